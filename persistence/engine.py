@@ -1,0 +1,106 @@
+"""Engines and session factories, built from settings when the application starts.
+
+Nothing here runs at import time. Two kinds of session come out of a ``Database``:
+
+- ``reader()``: a short-lived session in autocommit mode for query resolvers and
+  dataloader batches. Each concurrently running resolver gets its own, because an
+  AsyncSession must never be shared between tasks; autocommit spares every batch a
+  BEGIN/ROLLBACK round trip.
+- ``writer()``: the session a unit of work owns, in one transaction. On SQLite its
+  transaction starts with BEGIN IMMEDIATE, taking the write lock up front, so two
+  writers queue instead of failing with "database is locked" half-way through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from persistence.audit import AuditingSession, ReadOnlySession
+from persistence.settings import DatabaseSettings
+
+_WRITE_OPTION = "auditql_writer"
+
+
+def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    if settings.is_sqlite:
+        engine = _create_async_engine(
+            settings.database_url,
+            echo=settings.db_echo,
+            # How long a writer waits for SQLite's write lock before giving up.
+            connect_args={"timeout": settings.db_lock_timeout_ms / 1000 or 5.0},
+        )
+        _configure_sqlite(engine)
+        return engine
+    server_settings = {"application_name": "auditql"}
+    if settings.db_statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+    if settings.db_lock_timeout_ms:
+        server_settings["lock_timeout"] = str(settings.db_lock_timeout_ms)
+    return _create_async_engine(
+        settings.database_url,
+        echo=settings.db_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        connect_args={"timeout": settings.db_connect_timeout, "server_settings": server_settings},
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    # Ref: https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl-asyncio-version
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy emit BEGIN itself (below) instead of the driver's implicit one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("foreign_keys = ON", "journal_mode = WAL", "synchronous = NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE_OPTION) else "BEGIN")
+
+
+@dataclass(frozen=True)
+class Database:
+    """The engine and the two session factories every request draws from."""
+
+    engine: AsyncEngine
+    reader: async_sessionmaker[AsyncSession]
+    writer: async_sessionmaker[AsyncSession]
+
+    @classmethod
+    def from_engine(cls, engine: AsyncEngine) -> Database:
+        return cls(
+            engine=engine,
+            reader=async_sessionmaker(
+                engine.execution_options(isolation_level="AUTOCOMMIT"),
+                sync_session_class=ReadOnlySession,
+                expire_on_commit=False,
+                autoflush=False,
+            ),
+            writer=async_sessionmaker(
+                engine.execution_options(**{_WRITE_OPTION: True}),
+                sync_session_class=AuditingSession,
+                expire_on_commit=False,
+            ),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: DatabaseSettings) -> Database:
+        return cls.from_engine(create_engine(settings))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

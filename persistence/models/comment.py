@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from persistence.mixins import AuditedEntityBase, SoftDeleteMixin
+
+
+class Comment(AuditedEntityBase, SoftDeleteMixin):
+    __tablename__ = "comments"
+    __created_by_indexed__ = False  # ix_comments_created_by_id_created_at leads with it
+
+    post_id: Mapped[UUID] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("length(body) BETWEEN 1 AND 10000", name="body_length"),
+        # Serves both the FK and the per-post page of comments in creation order.
+        Index("ix_comments_post_id_created_at_id", "post_id", "created_at", "id"),
+        Index("ix_comments_created_by_id_created_at", "created_by_id", "created_at"),
+    )

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from uuid import UUID
+
+from sqlalchemy import func, select
+
+from persistence.models.post_tag import PostTag
+from persistence.models.tag import Tag
+from persistence.pagination import asc
+from persistence.repository import BaseRepository
+
+
+class TagRepository(BaseRepository[Tag]):
+    model = Tag
+    default_order = (asc(Tag.name),)
+
+    async def find_by_name(self, name: str) -> Tag | None:
+        return await self.get_one_by(func.lower(Tag.name) == name.lower())
+
+    async def tags_by_post(self, post_ids: Sequence[Hashable]) -> dict[Hashable, list[Tag]]:
+        """Each post's tags, by name, in one statement."""
+        stmt = (
+            select(PostTag.post_id, Tag)
+            .join(Tag, Tag.id == PostTag.tag_id)
+            .where(PostTag.post_id.in_(set(post_ids)))
+            .order_by(Tag.name, Tag.id)
+        )
+        grouped: dict[Hashable, list[Tag]] = {post_id: [] for post_id in post_ids}
+        for post_id, tag in await self.session.execute(stmt):
+            grouped[post_id].append(tag)
+        return grouped
+
+    async def set_post_tags(self, post_id: UUID, tag_ids: Sequence[UUID]) -> None:
+        """Make the post's tags exactly ``tag_ids``: one audit entry per link added or
+        removed, none for links that stay."""
+        current = set(
+            await self.session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post_id))
+        )
+        wanted = set(tag_ids)
+        for link in await self.session.scalars(
+            select(PostTag).where(PostTag.post_id == post_id, PostTag.tag_id.in_(current - wanted))
+        ):
+            await self.session.delete(link)
+        self.session.add_all(PostTag(post_id=post_id, tag_id=t) for t in wanted - current)
+        await self.session.flush()

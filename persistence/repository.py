@@ -1,0 +1,315 @@
+"""``BaseRepository[T]``: reads and writes of one model, built from statements.
+
+Every read starts from :meth:`BaseRepository.statement`, which already hides
+soft-deleted rows, so no read path can forget to. ``get_*`` returns ``T | None``,
+``list_*`` returns ``Sequence[T]``. Writes flush and never commit: the unit of work
+that owns the session commits once, when the outcome is known.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, exists, func, inspect, select
+from sqlalchemy.exc import MultipleResultsFound
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, aliased, make_transient_to_detached
+from sqlalchemy.orm.interfaces import ORMOption
+
+from persistence.audit import bulk_insert
+from persistence.base import Base, utcnow
+from persistence.errors import (
+    ConflictError,
+    InvalidFilterError,
+    MultipleResultsFoundError,
+    NotFoundError,
+    ValidationError,
+    entity_name,
+)
+from persistence.mixins import SoftDeleteMixin, VersionMixin
+from persistence.pagination import Ordering, Page, PageRequest, SearchResult, SortKey
+
+T = TypeVar("T", bound=Base)
+
+# Stamped by the unit of work or the database; an update naming one of them is a bug.
+_PROTECTED = frozenset(
+    {"id", "created_at", "updated_at", "created_by_id", "updated_by_id", "version",
+     "deleted_at", "deleted_by_id"}
+)  # fmt: skip
+
+
+class BaseRepository(Generic[T]):
+    model: ClassVar[type[Base]]
+    default_order: ClassVar[Sequence[SortKey]] = ()
+    """The keyset order of ``page`` when the caller names none; the id is appended."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- statements --------------------------------------------------------------------
+
+    @property
+    def _id(self) -> InstrumentedAttribute[Any]:
+        return self.model.id  # type: ignore[attr-defined, no-any-return]
+
+    def statement(self, *, include_deleted: bool = False) -> Select[T]:
+        """``SELECT model``, without soft-deleted rows unless asked for."""
+        stmt: Select[T] = select(self.model)
+        if issubclass(self.model, SoftDeleteMixin) and not include_deleted:
+            stmt = stmt.where(self.model.deleted_at.is_(None))
+        return stmt
+
+    def where(self, stmt: Select[Any], where: Sequence[ColumnElement[bool]],
+              filter_by: Mapping[str, Any]) -> Select[Any]:  # fmt: skip
+        """Apply SQL criteria and ``column=value`` filters (a collection means IN)."""
+        columns = inspect(self.model).columns
+        for name, value in filter_by.items():
+            column = columns.get(name)
+            if column is None:
+                raise InvalidFilterError(name, f"Cannot filter on {name}.")
+            if value is None:
+                stmt = stmt.where(column.is_(None))
+            elif isinstance(value, Collection) and not isinstance(value, str | bytes):
+                stmt = stmt.where(column.in_(value))
+            else:
+                stmt = stmt.where(column == value)
+        return stmt.where(*where) if where else stmt
+
+    def ordering(self, keys: Sequence[SortKey] = ()) -> Ordering:
+        return Ordering.of(keys or self.default_order, self._id)
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def get(
+        self,
+        id: Any,
+        *,
+        include_deleted: bool = False,
+        for_update: bool = False,
+        options: Sequence[ORMOption] = (),
+    ) -> T | None:
+        """The row with this id, or None. ``for_update`` locks it and re-reads it, so a
+        version check that follows cannot race with another writer."""
+        stmt = self.statement(include_deleted=include_deleted).where(self._id == id)
+        if for_update:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return (await self.session.scalars(stmt.options(*options))).one_or_none()
+
+    async def get_or_raise(self, id: Any, **kwargs: Any) -> T:
+        found = await self.get(id, **kwargs)
+        if found is None:
+            raise NotFoundError(self._entity, id)
+        return found
+
+    async def get_many(
+        self, ids: Sequence[Any], *, options: Sequence[ORMOption] = ()
+    ) -> list[T | None]:
+        """The rows with these ids, in the order of ``ids`` (None where missing)."""
+        if not ids:
+            return []
+        stmt = self.statement().where(self._id.in_(set(ids))).options(*options)
+        found = {row.id: row for row in await self.session.scalars(stmt)}  # type: ignore[attr-defined]
+        return [found.get(id) for id in ids]
+
+    async def get_one_by(self, *where: ColumnElement[bool], **filter_by: Any) -> T | None:
+        """The one row matching, or None; more than one is an error."""
+        stmt = self.where(self.statement(), where, filter_by)
+        try:
+            return (await self.session.scalars(stmt.limit(2))).one_or_none()
+        except MultipleResultsFound as exc:
+            raise MultipleResultsFoundError(self._entity) from exc
+
+    async def list(
+        self,
+        *where: ColumnElement[bool],
+        order_by: Sequence[SortKey] = (),
+        limit: int | None = None,
+        include_deleted: bool = False,
+        options: Sequence[ORMOption] = (),
+        **filter_by: Any,
+    ) -> Sequence[T]:
+        stmt = self.where(self.statement(include_deleted=include_deleted), where, filter_by)
+        stmt = stmt.order_by(*self.ordering(order_by).clauses()).limit(limit)
+        return (await self.session.scalars(stmt.options(*options))).all()
+
+    async def count(self, *where: ColumnElement[bool], include_deleted: bool = False,
+                    **filter_by: Any) -> int:  # fmt: skip
+        stmt = self.where(self.statement(include_deleted=include_deleted), where, filter_by)
+        return await self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+    async def exists(self, *where: ColumnElement[bool], **filter_by: Any) -> bool:
+        stmt = self.where(self.statement(), where, filter_by)
+        return bool(await self.session.scalar(select(exists(stmt))))
+
+    async def page(
+        self,
+        request: PageRequest,
+        *where: ColumnElement[bool],
+        order_by: Sequence[SortKey] = (),
+        default_size: int = 20,
+        with_total: bool = False,
+        options: Sequence[ORMOption] = (),
+        **filter_by: Any,
+    ) -> Page[T]:
+        """One keyset page. ``with_total`` adds a COUNT of all matching rows."""
+        ordering = self.ordering(order_by)
+        size, backwards = request.size(default_size), request.backwards
+        base = self.where(self.statement(), where, filter_by)
+        stmt = base
+        cursor = request.before if backwards else request.after
+        if cursor is not None:
+            argument = "before" if backwards else "after"
+            stmt = stmt.where(ordering.beyond(ordering.decode(cursor, argument=argument),
+                                              reverse=backwards))  # fmt: skip
+        stmt = stmt.order_by(*ordering.clauses(reverse=backwards)).limit(size + 1)
+        rows = list((await self.session.scalars(stmt.options(*options))).all())
+        more = len(rows) > size
+        rows = rows[:size]
+        if backwards:
+            rows.reverse()
+        total = None
+        if with_total:
+            total = await self.session.scalar(select(func.count()).select_from(base.subquery()))
+        return Page(
+            items=rows,
+            ordering=ordering,
+            has_next_page=more if not backwards else request.before is not None,
+            has_previous_page=more if backwards else request.after is not None,
+            total_count=total,
+        )
+
+    async def pages_by_parent(
+        self,
+        parent: InstrumentedAttribute[Any],
+        parent_ids: Sequence[Hashable],
+        *where: ColumnElement[bool],
+        first: int,
+        after: str | None = None,
+        order_by: Sequence[SortKey] = (),
+    ) -> dict[Hashable, Page[T]]:
+        """For each parent, its first ``first`` children (after ``after``), in one
+        statement: ``row_number() OVER (PARTITION BY parent ...)`` numbers each parent's
+        rows, and the outer query keeps the first ``first + 1`` of each."""
+        PageRequest(first=first, after=after)  # validates the size
+        ordering = self.ordering(order_by)
+        inner = self.statement().where(parent.in_(set(parent_ids)), *where)
+        if after is not None:
+            inner = inner.where(ordering.beyond(ordering.decode(after)))
+        position = func.row_number().over(partition_by=parent, order_by=ordering.clauses())
+        subquery = inner.add_columns(position.label("position")).subquery()
+        row = aliased(self.model, subquery)
+        stmt = (
+            select(row)
+            .where(subquery.c.position <= first + 1)
+            .order_by(subquery.c[parent.key], subquery.c.position)
+        )
+        grouped: dict[Hashable, list[T]] = defaultdict(list)
+        for item in await self.session.scalars(stmt):
+            grouped[getattr(item, parent.key)].append(item)  # type: ignore[arg-type]
+        return {
+            parent_id: Page(
+                items=grouped[parent_id][:first],
+                ordering=ordering,
+                has_next_page=len(grouped[parent_id]) > first,
+                has_previous_page=after is not None,
+            )
+            for parent_id in parent_ids
+        }
+
+    async def search(
+        self,
+        *where: ColumnElement[bool],
+        page: int = 1,
+        page_size: int = 20,
+        order_by: Sequence[SortKey] = (),
+        **filter_by: Any,
+    ) -> SearchResult[T]:
+        """An offset page with the total: for small, bounded admin lists only."""
+        if page < 1:
+            raise ValidationError("page", "page must be 1 or more.")
+        if not 1 <= page_size <= 100:
+            raise ValidationError("page_size", "page_size must be between 1 and 100.")
+        base = self.where(self.statement(), where, filter_by)
+        total = await self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        stmt = base.order_by(*self.ordering(order_by).clauses())
+        items = (
+            await self.session.scalars(stmt.offset((page - 1) * page_size).limit(page_size))
+        ).all()
+        return SearchResult(items=items, total=total, page=page, page_size=page_size)
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def add(self, entity: T) -> T:
+        self.session.add(entity)
+        await self.session.flush()
+        return entity
+
+    async def add_many(self, entities: Sequence[T]) -> Sequence[T]:
+        """INSERT many rows in one statement (stamped and audited like any write).
+
+        The entities come back persistent in the session, with their ids and defaults.
+        """
+        mapper = inspect(self.model)
+        keys = [attr.key for attr in mapper.column_attrs]
+        rows = [{k: v for k, v in inspect(e).dict.items() if k in keys} for e in entities]
+        await self.session.run_sync(bulk_insert, self.model, rows)
+        for entity, row in zip(entities, rows, strict=True):
+            for key in keys:
+                setattr(entity, key, row.get(key))
+            make_transient_to_detached(entity)
+            self.session.add(entity)
+        return entities
+
+    async def update(
+        self, entity: T, values: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> T:
+        """Set ``values`` on ``entity`` and flush.
+
+        With ``expected_version``, a row whose version has moved on raises
+        ``ConflictError`` with the current version. Load the entity with
+        ``get(..., for_update=True)`` so that the check cannot race.
+        """
+        self._check_version(entity, expected_version)
+        columns = inspect(self.model).columns
+        for key, value in values.items():
+            if key in _PROTECTED or key not in columns:
+                raise ValidationError(key, f"{key} cannot be changed.")
+            setattr(entity, key, value)
+        await self.session.flush()
+        return entity
+
+    async def delete(self, entity: T, *, expected_version: int | None = None) -> None:
+        self._check_version(entity, expected_version)
+        await self.session.delete(entity)
+        await self.session.flush()
+
+    async def soft_delete(self, entity: T, *, expected_version: int | None = None) -> T:
+        """Mark the row deleted; it disappears from every read. Idempotent."""
+        self._check_version(entity, expected_version)
+        if not isinstance(entity, SoftDeleteMixin):
+            raise TypeError(f"{self.model.__name__} is not soft-deletable")
+        if entity.deleted_at is None:
+            entity.deleted_at = utcnow()
+            await self.session.flush()
+        return entity
+
+    async def restore(self, entity: T, *, expected_version: int | None = None) -> T:
+        """Bring a soft-deleted row back. Idempotent."""
+        self._check_version(entity, expected_version)
+        if not isinstance(entity, SoftDeleteMixin):
+            raise TypeError(f"{self.model.__name__} is not soft-deletable")
+        if entity.deleted_at is not None:
+            entity.deleted_at = None
+            await self.session.flush()
+        return entity
+
+    def _check_version(self, entity: T, expected: int | None) -> None:
+        version = entity.version if isinstance(entity, VersionMixin) else None
+        if expected is not None and version is not None and version != expected:
+            raise ConflictError(self._entity, version)
+
+    @property
+    def _entity(self) -> str:
+        return entity_name(self.model)

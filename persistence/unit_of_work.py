@@ -1,0 +1,73 @@
+"""One transaction with one actor: the only way to write.
+
+    async with UnitOfWork(database, AuditContext(actor_id=viewer.id)) as uow:
+        post = await PostRepository(uow.session).add(Post(title=..., slug=...))
+
+On leaving the block without an exception the transaction commits; on any exception it
+rolls back, and database errors that stand for a broken rule (a duplicate, a stale
+version, a dangling reference) are re-raised as the domain errors of
+``persistence.errors``, chained to the original. Repositories flush; only this commits.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from persistence.audit import AUDIT_CONTEXT, AuditContext
+from persistence.engine import Database
+from persistence.errors import InvalidReferenceError, translate
+from persistence.references import find_missing_reference, record_references
+
+
+class UnitOfWork:
+    def __init__(self, database: Database, context: AuditContext) -> None:
+        self._database = database
+        self.context = context
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work has not started; use 'async with'")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = self._database.writer(info={AUDIT_CONTEXT: self.context})
+        if self._database.engine.dialect.name == "sqlite":
+            record_references(self._session.sync_session)
+        await self._session.begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if exc is None:
+                try:
+                    await session.commit()
+                except Exception as commit_exc:
+                    await session.rollback()
+                    await self._raise_translated(commit_exc)
+                    raise
+            else:
+                await session.rollback()
+                if isinstance(exc, Exception):
+                    await self._raise_translated(exc)
+        finally:
+            await session.close()
+            self._session = None
+
+    async def _raise_translated(self, exc: Exception) -> None:
+        error = translate(exc)
+        if error is None or error is exc:
+            return
+        if isinstance(error, InvalidReferenceError) and error.field is None:
+            error = InvalidReferenceError(await find_missing_reference(self.session))
+        raise error from exc

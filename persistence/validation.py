@@ -1,0 +1,38 @@
+"""Checks every backend should make the same way, applied to every row written.
+
+SQLite does not enforce ``VARCHAR(n)`` and PostgreSQL reports an over-long value
+without naming the column; neither can store a NUL character in text; and a naive
+datetime would be stored as if it were UTC. So values are checked before they reach the
+database, with the field named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, inspect
+
+from persistence.errors import ValidationError
+from persistence.history import added_values
+
+
+def check_values(columns: Iterable[ColumnElement[Any]], values: Mapping[str, Any]) -> None:
+    for column in columns:
+        value = values.get(str(column.key))
+        if isinstance(value, datetime) and value.utcoffset() is None:
+            raise ValidationError(column.key, f"{column.key} must include a timezone.")
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise ValidationError(column.key, f"{column.key} must not contain NUL characters.")
+        length = getattr(column.type, "length", None)
+        assert column.key is not None
+        if isinstance(column.type, String) and length is not None and len(value) > length:
+            raise ValidationError(column.key, f"{column.key} must be at most {length} characters.")
+
+
+def check_changed(obj: object) -> None:
+    """Check the values an ORM flush is about to write for ``obj``."""
+    check_values(inspect(obj).mapper.local_table.columns, added_values(obj))
