@@ -67,6 +67,15 @@ class InvalidReferenceError(DomainError):
         self.field = field
 
 
+class ForbiddenError(DomainError):
+    """The actor is known but may not do this."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str = "You are not allowed to do this.") -> None:
+        super().__init__(message)
+
+
 class ConflictError(DomainError):
     """The row changed since the caller read it (optimistic locking)."""
 

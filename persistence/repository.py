@@ -44,6 +44,8 @@ class BaseRepository(Generic[T]):
     model: ClassVar[type[Base]]
     default_order: ClassVar[Sequence[SortKey]] = ()
     """The keyset order of ``page`` when the caller names none; the id is appended."""
+    sortable: ClassVar[frozenset[str]] = frozenset()
+    """Columns a caller may order by name (see ``sort_keys``); all NOT NULL."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -77,6 +79,16 @@ class BaseRepository(Generic[T]):
                 stmt = stmt.where(column == value)
         return stmt.where(*where) if where else stmt
 
+    @classmethod
+    def sort_keys(cls, names: Sequence[tuple[str, bool]]) -> list[SortKey]:
+        """SortKeys for (column name, descending) pairs a caller asked for."""
+        keys = []
+        for name, descending in names:
+            if name not in cls.sortable:
+                raise InvalidFilterError("orderBy", f"Cannot order by {name}.")
+            keys.append(SortKey(getattr(cls.model, name), descending=descending))
+        return keys
+
     def ordering(self, keys: Sequence[SortKey] = ()) -> Ordering:
         return Ordering.of(keys or self.default_order, self._id)
 
@@ -85,20 +97,21 @@ class BaseRepository(Generic[T]):
     async def get(
         self,
         id: Any,
-        *,
+        *where: ColumnElement[bool],
         include_deleted: bool = False,
         for_update: bool = False,
         options: Sequence[ORMOption] = (),
     ) -> T | None:
-        """The row with this id, or None. ``for_update`` locks it and re-reads it, so a
-        version check that follows cannot race with another writer."""
-        stmt = self.statement(include_deleted=include_deleted).where(self._id == id)
+        """The row with this id (and matching ``where``), or None. ``for_update`` locks
+        it and re-reads it, so a version check that follows cannot race with another
+        writer."""
+        stmt = self.statement(include_deleted=include_deleted).where(self._id == id, *where)
         if for_update:
             stmt = stmt.with_for_update().execution_options(populate_existing=True)
         return (await self.session.scalars(stmt.options(*options))).one_or_none()
 
-    async def get_or_raise(self, id: Any, **kwargs: Any) -> T:
-        found = await self.get(id, **kwargs)
+    async def get_or_raise(self, id: Any, *where: ColumnElement[bool], **kwargs: Any) -> T:
+        found = await self.get(id, *where, **kwargs)
         if found is None:
             raise NotFoundError(self._entity, id)
         return found
@@ -217,6 +230,22 @@ class BaseRepository(Generic[T]):
             )
             for parent_id in parent_ids
         }
+
+    async def count_by_parent(
+        self,
+        parent: InstrumentedAttribute[Any],
+        parent_ids: Sequence[Hashable],
+        *where: ColumnElement[bool],
+    ) -> dict[Hashable, int]:
+        """For each parent, how many children match, in one grouped statement."""
+        stmt = (
+            self.statement()
+            .where(parent.in_(set(parent_ids)), *where)
+            .with_only_columns(parent, func.count())
+            .group_by(parent)
+        )
+        counts: dict[Hashable, int] = dict((await self.session.execute(stmt)).all())
+        return {parent_id: counts.get(parent_id, 0) for parent_id in parent_ids}
 
     async def search(
         self,

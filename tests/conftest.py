@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from persistence import migrations
 from persistence.engine import Database, create_engine
 from persistence.settings import DatabaseSettings
-from tests.support import migrations
 from tests.support.database import database_in_transaction
 from tests.support.postgres import PostgresCluster, find_bindir
 

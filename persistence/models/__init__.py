@@ -1,4 +1,8 @@
-"""All models, imported here so that the metadata is complete wherever it is used."""
+"""The models. Every module in this package is imported here, so the metadata that
+Alembic compares against is complete without a list to keep up to date."""
+
+import importlib
+import pkgutil
 
 from persistence.models.api_token import ApiToken
 from persistence.models.audit_log import AuditLog
@@ -8,6 +12,9 @@ from persistence.models.post import Post, PostStatus
 from persistence.models.post_tag import PostTag
 from persistence.models.tag import Tag
 from persistence.models.user import User
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "ApiToken",

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import or_, select
+
 from persistence.models.api_token import ApiToken
+from persistence.models.user import User
 from persistence.pagination import desc
 from persistence.repository import BaseRepository
 
@@ -9,5 +14,18 @@ class ApiTokenRepository(BaseRepository[ApiToken]):
     model = ApiToken
     default_order = (desc(ApiToken.created_at),)
 
-    async def find_by_hash(self, token_hash: str) -> ApiToken | None:
-        return await self.get_one_by(token_hash=token_hash)
+    async def find_valid(self, token_hash: str, now: datetime) -> tuple[ApiToken, User] | None:
+        """The token with this hash and its user, if the token is neither revoked nor
+        expired and the user is active: one statement, looked up by the hash."""
+        stmt = (
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(
+                ApiToken.token_hash == token_hash,
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+                User.is_active.is_(True),
+            )
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return row

@@ -44,3 +44,11 @@ class TagRepository(BaseRepository[Tag]):
             await self.session.delete(link)
         self.session.add_all(PostTag(post_id=post_id, tag_id=t) for t in wanted - current)
         await self.session.flush()
+
+    async def delete_with_links(self, tag: Tag, *, expected_version: int | None = None) -> None:
+        """Delete the tag and its links to posts, each link removal audited on its post
+        (the database would cascade them silently)."""
+        self._check_version(tag, expected_version)
+        for link in await self.session.scalars(select(PostTag).where(PostTag.tag_id == tag.id)):
+            await self.session.delete(link)
+        await self.delete(tag)

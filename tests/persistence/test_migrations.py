@@ -9,10 +9,10 @@ from alembic import command
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from persistence import migrations
 from persistence.engine import create_engine
 from persistence.settings import DatabaseSettings
 from tests.conftest import backend_url
-from tests.support import migrations
 
 # Every FK column that is not the leading column of some index.
 UNINDEXED_FOREIGN_KEYS = """
@@ -41,7 +41,7 @@ def _check(connection: Connection) -> None:
         # SQLite cannot reflect expression indexes, so alembic skips comparing them
         # (and says so); PostgreSQL compares them.
         warnings.filterwarnings("ignore", message=".*expression-based index")
-        command.check(migrations.alembic_config(connection))
+        command.check(migrations.config(connection))
 
 
 def _tables(connection: Connection) -> set[str]:

@@ -1,0 +1,99 @@
+"""What the operator commands do: users, tokens and demo data, through units of work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from gql.settings import Settings
+from persistence.audit import AuditContext
+from persistence.base import utcnow
+from persistence.engine import Database
+from persistence.errors import NotFoundError
+from persistence.models import ApiToken, Comment, FeatureFlag, Post, PostStatus, Tag, User
+from persistence.repositories.api_token import ApiTokenRepository
+from persistence.repositories.comment import CommentRepository
+from persistence.repositories.feature_flag import FeatureFlagRepository
+from persistence.repositories.post import PostRepository
+from persistence.repositories.tag import TagRepository
+from persistence.repositories.user import UserRepository
+from persistence.security import hash_password, new_token
+from persistence.unit_of_work import UnitOfWork
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    database = Database.from_settings(settings)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def create_user(
+    settings: Settings,
+    email: str,
+    username: str,
+    full_name: str,
+    password: str | None,
+    *,
+    superuser: bool,
+) -> int:
+    password_hash = await asyncio.to_thread(hash_password, password) if password else None
+    async with _database(settings) as database, UnitOfWork(database, AuditContext(None)) as uow:
+        user = await UserRepository(uow.session).add(
+            User(email=email, username=username, full_name=full_name,
+                 password_hash=password_hash, is_superuser=superuser)
+        )  # fmt: skip
+        return user.id
+
+
+async def _issue(uow: UnitOfWork, user: User, name: str, ttl: timedelta | None) -> str:
+    token = new_token()
+    await ApiTokenRepository(uow.session).add(
+        ApiToken(user_id=user.id, name=name, token_hash=token.hash, prefix=token.prefix,
+                 expires_at=utcnow() + ttl if ttl else None)
+    )  # fmt: skip
+    return token.secret
+
+
+async def create_token(settings: Settings, email: str, name: str, ttl: timedelta | None) -> str:
+    async with _database(settings) as database:
+        async with database.reader() as session:
+            user = await UserRepository(session).find_by_email(email)
+        if user is None:
+            raise NotFoundError("user", email)
+        async with UnitOfWork(database, AuditContext(actor_id=user.id)) as uow:
+            return await _issue(uow, user, name, ttl)
+
+
+async def seed_demo(settings: Settings) -> str:
+    """Demo data, written by its authors so that stamps and history look real."""
+    async with _database(settings) as database:
+        async with UnitOfWork(database, AuditContext(actor_id=None)) as uow:
+            users = UserRepository(uow.session)
+            admin = await users.add(User(email="admin@example.com", username="admin",
+                                         full_name="Demo Admin", is_superuser=True))  # fmt: skip
+            ada = await users.add(User(email="ada@example.com", username="ada",
+                                       full_name="Ada Lovelace"))  # fmt: skip
+        async with UnitOfWork(database, AuditContext(actor_id=admin.id)) as uow:
+            tags = TagRepository(uow.session)
+            news = await tags.add(Tag(name="news", color="#2563eb"))
+            howto = await tags.add(Tag(name="how-to", color="#16a34a"))
+            await FeatureFlagRepository(uow.session).add(
+                FeatureFlag(key="new-editor", name="New editor", enabled=True,
+                            rollout_percentage=50)
+            )  # fmt: skip
+            token = await _issue(uow, admin, "demo", timedelta(days=30))
+        async with UnitOfWork(database, AuditContext(actor_id=ada.id)) as uow:
+            posts = PostRepository(uow.session)
+            hello = await posts.add(
+                Post(title="Hello, auditql", slug="hello-auditql", body="Every change is kept.",
+                     status=PostStatus.PUBLISHED, published_at=utcnow())
+            )  # fmt: skip
+            await posts.add(Post(title="A draft", slug="a-draft", body="Only Ada sees this."))
+            await TagRepository(uow.session).set_post_tags(hello.id, [news.id, howto.id])
+            await CommentRepository(uow.session).add(Comment(post_id=hello.id, body="First!"))
+        return token

@@ -1,0 +1,135 @@
+"""Signing in and API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Annotated
+
+import strawberry
+
+from gql.context import Info
+from gql.errors import InvalidCredentialsError, NotFoundError, ValidationError
+from gql.ids import uuid_key
+from gql.mutations import perform, text
+from gql.resolvers.listing import list_connection
+from gql.types.api_token import ApiTokenType
+from gql.types.connection import Connection
+from gql.types.user import UserType
+from persistence import errors as domain
+from persistence.base import utcnow
+from persistence.models import ApiToken, User
+from persistence.repositories.api_token import ApiTokenRepository
+from persistence.repositories.user import UserRepository
+from persistence.security import new_token, verify_password
+from persistence.unit_of_work import UnitOfWork
+
+MAX_TOKEN_DAYS = 365
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Your API tokens, newest first (revoked ones included).")
+    async def api_tokens(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[ApiTokenType]:
+        viewer = info.context.require_viewer()
+        return await list_connection(
+            info, ApiTokenRepository, [ApiToken.user_id == viewer.id],
+            first=first, after=after, last=None, before=None,
+        )  # fmt: skip
+
+
+@strawberry.input
+class LoginInput:
+    email: str
+    password: str
+
+
+@strawberry.input
+class CreateApiTokenInput:
+    name: str = strawberry.field(description="What the token is for; 1-100 characters.")
+    expires_in_days: int | None = strawberry.field(
+        default=None, description=f"1-{MAX_TOKEN_DAYS}; none means it never expires."
+    )
+
+
+@strawberry.input
+class RevokeApiTokenInput:
+    id: strawberry.ID
+
+
+@strawberry.type(description="The token is shown here once; keep it secret.")
+class TokenSuccess:
+    token: str = strawberry.field(description="Send it as `Authorization: Bearer <token>`.")
+    api_token: ApiTokenType
+    user: UserType
+
+
+@strawberry.type
+class RevokeApiTokenSuccess:
+    api_token: ApiTokenType
+
+
+LoginResult = Annotated[TokenSuccess | InvalidCredentialsError, strawberry.union("LoginResult")]
+CreateApiTokenResult = Annotated[
+    TokenSuccess | ValidationError, strawberry.union("CreateApiTokenResult")
+]
+RevokeApiTokenResult = Annotated[
+    RevokeApiTokenSuccess | NotFoundError, strawberry.union("RevokeApiTokenResult")
+]
+
+
+async def _issue(uow: UnitOfWork, user: User, name: str, days: int | None) -> TokenSuccess:
+    token = new_token()
+    expires_at = utcnow() + timedelta(days=days) if days else None
+    stored = await ApiTokenRepository(uow.session).add(
+        ApiToken(user_id=user.id, name=name, token_hash=token.hash, prefix=token.prefix,
+                 expires_at=expires_at)
+    )  # fmt: skip
+    return TokenSuccess(token=token.secret, api_token=stored, user=user)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Exchange an email and password for a token. Every "
+                         "failure looks the same, whatever the reason.")  # fmt: skip
+    async def login(self, info: Info, input: LoginInput) -> LoginResult:
+        context = info.context
+        async with context.database.reader() as session:
+            user = await UserRepository(session).find_by_email(input.email)
+        stored_hash = user.password_hash if user is not None else None
+        matches = await asyncio.to_thread(verify_password, stored_hash, input.password)
+        if user is None or not matches or not user.is_active:
+            return InvalidCredentialsError(message="Wrong email or password.")
+        async with context.unit_of_work(actor=user) as uow:
+            return await _issue(uow, user, "login", context.settings.token_ttl_days)
+
+    @strawberry.mutation(description="Make a new API token for yourself.")
+    async def create_api_token(
+        self, info: Info, input: CreateApiTokenInput
+    ) -> CreateApiTokenResult:
+        async def work(uow: UnitOfWork, viewer: User) -> TokenSuccess:
+            days = input.expires_in_days
+            if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
+                raise domain.ValidationError(
+                    "expires_in_days", f"expiresInDays must be 1-{MAX_TOKEN_DAYS}."
+                )
+            return await _issue(uow, viewer, text(input.name, "name", max_length=100), days)
+
+        return await perform(info, work)
+
+    @strawberry.mutation(description="Revoke one of your tokens; it stops working at once.")
+    async def revoke_api_token(
+        self, info: Info, input: RevokeApiTokenInput
+    ) -> RevokeApiTokenResult:
+        async def work(uow: UnitOfWork, viewer: User) -> RevokeApiTokenSuccess:
+            tokens = ApiTokenRepository(uow.session)
+            token = await tokens.get_or_raise(
+                uuid_key(input.id, "ApiToken"), ApiToken.user_id == viewer.id, for_update=True
+            )
+            if token.revoked_at is None:
+                await tokens.update(token, {"revoked_at": utcnow()})
+            return RevokeApiTokenSuccess(api_token=token)
+
+        return await perform(info, work)

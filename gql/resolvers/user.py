@@ -1,0 +1,224 @@
+"""Users: the viewer, the list, and user management (superusers; yourself in part)."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from typing import Annotated
+
+import strawberry
+
+from gql.context import Info
+from gql.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    ValidationError,
+)
+from gql.ids import int_key
+from gql.mutations import perform, require_superuser, text
+from gql.resolvers.listing import list_connection
+from gql.resolvers.node import NodeLookup
+from gql.types.connection import Connection
+from gql.types.user import UserType
+from persistence import errors as domain
+from persistence.models import User
+from persistence.repositories.text import contains
+from persistence.repositories.user import UserRepository
+from persistence.security import hash_password
+from persistence.unit_of_work import UnitOfWork
+
+MIN_PASSWORD = 12
+
+
+@strawberry.enum(description="How to order users; the id breaks ties.")
+class UserOrder(enum.Enum):
+    USERNAME_ASC = ("username", False)
+    USERNAME_DESC = ("username", True)
+    CREATED_AT_ASC = ("created_at", False)
+    CREATED_AT_DESC = ("created_at", True)
+
+
+@strawberry.input
+class UserFilter:
+    search: str | None = strawberry.field(
+        default=None, description="Text in the username or full name, matched literally."
+    )
+    is_active: bool | None = strawberry.field(
+        default=None, description="Superusers only; others always see active users."
+    )
+
+
+async def _user(info: Info, id: strawberry.ID) -> User | None:
+    return await info.context.loaders.user_by_id.load(int_key(id, "User"))
+
+
+NODES: dict[str, NodeLookup] = {"User": _user}
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="You, when signed in; null otherwise.")
+    def viewer(self, info: Info) -> UserType | None:
+        return info.context.viewer
+
+    @strawberry.field(description="Users, by username unless `orderBy` says otherwise.")
+    async def users(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: UserFilter | None = None,
+        order_by: list[UserOrder] | None = None,
+    ) -> Connection[UserType]:
+        viewer, f = info.context.viewer, filter or UserFilter()
+        superuser = viewer is not None and viewer.is_superuser
+        where = []
+        if f.search:
+            where.append(contains([User.username, User.full_name], f.search))
+        if not superuser:
+            where.append(User.is_active.is_(True))
+        elif f.is_active is not None:
+            where.append(User.is_active.is_(f.is_active))
+        order = UserRepository.sort_keys([o.value for o in order_by or ()])
+        return await list_connection(
+            info, UserRepository, where, first=first, after=after, last=last, before=before,
+            order_by=order,
+        )  # fmt: skip
+
+
+@strawberry.input
+class CreateUserInput:
+    email: str
+    username: str = strawberry.field(description="1-50 characters, unique ignoring case.")
+    full_name: str = ""
+    password: str | None = strawberry.field(
+        default=None, description=f"At least {MIN_PASSWORD} characters; none means no login."
+    )
+    is_superuser: bool = False
+
+
+@strawberry.input
+class UpdateUserInput:
+    id: strawberry.ID
+    email: str | None = strawberry.field(default=None, description="Superusers only.")
+    username: str | None = strawberry.field(default=None, description="Superusers only.")
+    full_name: str | None = None
+    password: str | None = None
+    is_superuser: bool | None = strawberry.field(default=None, description="Superusers only.")
+    expected_version: int | None = None
+
+
+@strawberry.input
+class DeactivateUserInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+
+
+@strawberry.type
+class UserSuccess:
+    user: UserType
+
+
+CreateUserResult = Annotated[
+    UserSuccess | ValidationError | AlreadyExistsError | ForbiddenError,
+    strawberry.union("CreateUserResult"),
+]
+UpdateUserResult = Annotated[
+    UserSuccess | ValidationError | AlreadyExistsError | NotFoundError | ConflictError
+    | ForbiddenError,
+    strawberry.union("UpdateUserResult"),
+]  # fmt: skip
+DeactivateUserResult = Annotated[
+    UserSuccess | ValidationError | NotFoundError | ConflictError | ForbiddenError,
+    strawberry.union("DeactivateUserResult"),
+]
+
+
+def _email(value: str) -> str:
+    email = value.strip().lower()
+    local, at, domain_part = email.partition("@")
+    if not (local and at and "." in domain_part) or len(email) > 320 or " " in email:
+        raise domain.ValidationError("email", "email is not a valid address.")
+    return email
+
+
+async def _password(value: str) -> str:
+    if len(value) < MIN_PASSWORD or len(value) > 1024:
+        raise domain.ValidationError(
+            "password", f"password must be {MIN_PASSWORD} to 1024 characters."
+        )
+    # argon2id spends ~50 ms of CPU by design: keep it off the event loop.
+    return await asyncio.to_thread(hash_password, value)
+
+
+def _forget(info: Info, user: User) -> None:
+    info.context.loaders.user_by_id.clear(user.id).prime(user.id, user)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a user (superusers).")
+    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserResult:
+        async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
+            require_superuser(viewer)
+            user = User(
+                email=_email(input.email),
+                username=text(input.username, "username", max_length=50),
+                full_name=text(input.full_name, "full_name", max_length=200, min_length=0),
+                password_hash=(
+                    await _password(input.password) if input.password is not None else None
+                ),
+                is_superuser=input.is_superuser,
+            )
+            return UserSuccess(user=await UserRepository(uow.session).add(user))
+
+        return await perform(info, work)
+
+    @strawberry.mutation(description="Change a user: superusers change anything; you may "
+                         "change your own full name and password.")  # fmt: skip
+    async def update_user(self, info: Info, input: UpdateUserInput) -> UpdateUserResult:
+        async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
+            users = UserRepository(uow.session)
+            user = await users.get_or_raise(int_key(input.id, "User"), for_update=True)
+            admin_only = (input.email, input.username, input.is_superuser)
+            if not viewer.is_superuser and (
+                user.id != viewer.id or any(v is not None for v in admin_only)
+            ):
+                raise domain.ForbiddenError("Only superusers can change this.")
+            values: dict[str, object] = {}
+            if input.email is not None:
+                values["email"] = _email(input.email)
+            if input.username is not None:
+                values["username"] = text(input.username, "username", max_length=50)
+            if input.full_name is not None:
+                values["full_name"] = text(
+                    input.full_name, "full_name", max_length=200, min_length=0
+                )
+            if input.password is not None:
+                values["password_hash"] = await _password(input.password)
+            if input.is_superuser is not None:
+                values["is_superuser"] = input.is_superuser
+            await users.update(user, values, expected_version=input.expected_version)
+            _forget(info, user)
+            return UserSuccess(user=user)
+
+        return await perform(info, work, fields={"password_hash": "password"})
+
+    @strawberry.mutation(description="Stop a user from signing in; their tokens stop "
+                         "working at once (superusers; not yourself).")  # fmt: skip
+    async def deactivate_user(self, info: Info, input: DeactivateUserInput) -> DeactivateUserResult:
+        async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
+            require_superuser(viewer)
+            users = UserRepository(uow.session)
+            user = await users.get_or_raise(int_key(input.id, "User"), for_update=True)
+            if user.id == viewer.id:
+                raise domain.ValidationError("id", "You cannot deactivate yourself.")
+            await users.update(user, {"is_active": False}, expected_version=input.expected_version)
+            _forget(info, user)
+            return UserSuccess(user=user)
+
+        return await perform(info, work)

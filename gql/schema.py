@@ -1,0 +1,58 @@
+"""The schema: every aggregate's resolvers module, merged, plus the policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from gql.errors import ErrorPolicy
+from gql.resolvers import audit_log, auth, comment, feature_flag, post, tag, user
+from gql.resolvers.node import node_query
+from gql.settings import Settings
+from gql.types.audit_entry import AuditEntryType
+from gql.types.comment import CommentType
+from gql.types.feature_flag import FeatureFlagType, FlagOverrideType
+from gql.types.post import PostType
+from gql.types.tag import TagType
+from gql.types.user import UserType
+
+# One line per aggregate: its module's Query, Mutation and NODES join the schema.
+MODULES = (user, auth, post, comment, tag, feature_flag, audit_log)
+
+NODE_TYPES = (
+    UserType, PostType, CommentType, TagType, FeatureFlagType, FlagOverrideType, AuditEntryType,
+)  # fmt: skip
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Errors are logged by ErrorPolicy, once, with the request id; strawberry's
+        default would log every client error as a server error."""
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    lookups = {name: fn for m in MODULES for name, fn in getattr(m, "NODES", {}).items()}
+    query = merge_types(
+        "Query", (node_query(lookups), *(m.Query for m in MODULES if hasattr(m, "Query")))
+    )
+    mutation = merge_types("Mutation", tuple(m.Mutation for m in MODULES if hasattr(m, "Mutation")))
+    extensions: list[type[SchemaExtension] | Any] = [ErrorPolicy]
+    if not settings.is_development:
+        # Clients get the schema from schema.graphql, not from a production server.
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return Schema(
+        query=query,
+        mutation=mutation,
+        types=NODE_TYPES,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not settings.is_development),
+    )

@@ -1,0 +1,26 @@
+"""``interface Node``: every object has an opaque global id (the Relay convention)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from gql.context import Info
+from gql.ids import to_global_id
+
+
+@strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
+class Node:
+    @strawberry.field(description="An opaque global id, unique across all types.")
+    def id(self, root: strawberry.Parent[Any], info: Info) -> strawberry.ID:
+        return strawberry.ID(to_global_id(info._raw_info.parent_type.name, root.id))
+
+
+def model_type_check(model: type) -> Any:
+    """An ``is_type_of`` that recognises rows of ``model`` (resolvers return ORM rows)."""
+
+    def is_type_of(cls: type, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, model)
+
+    return classmethod(is_type_of)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gql.context import Info
+from gql.loaders import PageKey
+from gql.types.audited import Audited
+from gql.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
+from gql.types.node import model_type_check
+from gql.types.tag import TagType
+from persistence.models import Post, PostStatus, Tag
+
+if TYPE_CHECKING:
+    from gql.types.comment import CommentType
+
+PostStatusEnum = strawberry.enum(
+    PostStatus,
+    name="PostStatus",
+    description="DRAFT: visible to its author and superusers; PUBLISHED: visible to all; "
+    "ARCHIVED: visible to its author and superusers.",
+)
+
+
+@strawberry.type(name="Post", description="A post. Its author is `createdBy`.")
+class PostType(Audited):
+    is_type_of = model_type_check(Post)
+
+    title: str
+    slug: str = strawberry.field(description="Unique among live posts; usable in `post(slug:)`.")
+    body: str
+    status: PostStatusEnum  # type: ignore[valid-type]
+    published_at: datetime | None = strawberry.field(description="When it was first published.")
+
+    @strawberry.field(description="Its tags, by name.")
+    async def tags(self, root: strawberry.Parent[Post], info: Info) -> list[TagType]:
+        tags: list[Tag] = await info.context.loaders.tags_by_post_id.load(root.id)
+        return tags
+
+    @strawberry.field(description="Its comments, oldest first.")
+    async def comments(
+        self,
+        root: strawberry.Parent[Post],
+        info: Info,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+    ) -> Connection[Annotated[CommentType, strawberry.lazy("gql.types.comment")]]:
+        page_request(first, after, None, None)  # validates the page size
+        loaders = info.context.loaders
+        page = await loaders.comments_by_post_id.load(PageKey(root.id, first, after))
+        return Connection.of(page, lambda: loaders.comment_count_by_post_id.load(root.id))

@@ -1,0 +1,124 @@
+"""End-to-end fixtures: the real app over HTTP (httpx), on a fresh database per test.
+
+Per-batch read sessions cannot share one test connection, so GraphQL tests commit for
+real. Each test gets its own database instead of cleaning up: on PostgreSQL a copy of
+a migrated template database, on SQLite a copy of a migrated file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from gql.app import create_app
+from gql.ids import to_global_id
+from gql.settings import Settings
+from persistence import migrations
+from persistence.audit import AuditContext
+from persistence.engine import Database
+from persistence.models import ApiToken, User
+from persistence.repositories.api_token import ApiTokenRepository
+from persistence.repositories.user import UserRepository
+from persistence.security import new_token
+from persistence.unit_of_work import UnitOfWork
+from tests.conftest import backend_url
+from tests.support.graphql import GraphQLClient
+from tests.support.postgres import PostgresCluster
+
+_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+async def template_url(request: pytest.FixtureRequest, backend: str) -> str:
+    """A migrated database that every test's database is copied from."""
+    url = backend_url(request, backend, "auditql_template")
+    database = Database.from_settings(Settings(database_url=url))
+    await migrations.run(database.engine, "upgrade", "head")
+    await database.dispose()
+    return url
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, backend: str, template_url: str) -> str:
+    name = f"auditql_e2e_{next(_numbers)}"
+    if backend == "sqlite":
+        source = Path(str(make_url(template_url).database))
+        target = source.with_name(f"{name}.db")
+        shutil.copyfile(source, target)
+        return f"sqlite+aiosqlite:///{target}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    cluster.psql(f'CREATE DATABASE "{name}" TEMPLATE auditql_template')
+    return cluster.url(name)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The application, with its lifespan running (which builds its Database)."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def app_database(app: Starlette) -> Database:
+    """The application's own Database, to arrange data and check what was written."""
+    database: Database = app.state.database
+    return database
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[GraphQLClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 51234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield GraphQLClient(http)
+
+
+@dataclass
+class Person:
+    user: User
+    token: str
+
+    @property
+    def id(self) -> str:
+        return to_global_id("User", self.user.id)
+
+
+async def make_person(database: Database, name: str, *, superuser: bool = False) -> Person:
+    token = new_token()
+    async with UnitOfWork(database, AuditContext(actor_id=None)) as uow:
+        user = await UserRepository(uow.session).add(
+            User(email=f"{name}@example.com", username=name, full_name=name.title(),
+                 is_superuser=superuser)
+        )  # fmt: skip
+        await ApiTokenRepository(uow.session).add(
+            ApiToken(user_id=user.id, name="test", token_hash=token.hash, prefix=token.prefix)
+        )
+    return Person(user=user, token=token.secret)
+
+
+@pytest.fixture
+async def admin(app_database: Database) -> Person:
+    return await make_person(app_database, "admin", superuser=True)
+
+
+@pytest.fixture
+async def alice(app_database: Database) -> Person:
+    return await make_person(app_database, "alice")
+
+
+@pytest.fixture
+async def bob(app_database: Database) -> Person:
+    return await make_person(app_database, "bob")

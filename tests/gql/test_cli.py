@@ -1,0 +1,77 @@
+"""The auditql command: users, tokens and demo data that then work against the API."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+
+import pytest
+from starlette.applications import Starlette
+from typer.testing import CliRunner, Result
+
+from gql.cli import app as cli
+from gql.cli import main
+from tests.support.graphql import GraphQLClient
+
+
+async def invoke(*args: str) -> Result:
+    """Run the command in a thread: it has its own event loop, as from a shell."""
+    return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
+    """Point the command at the test's database, as AUDITQL_DATABASE_URL would."""
+    monkeypatch.setenv("AUDITQL_DATABASE_URL", database_url)
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_create_user_and_token_then_sign_in(client: GraphQLClient, app: Starlette) -> None:
+    result = await invoke(
+        "create-user", "ops@example.com", "ops", "--superuser", "--password", "x" * 16
+    )
+    assert result.exit_code == 0, result.output
+    result = await invoke("create-token", "OPS@example.com", "--expires-in-days", "2")
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    assert re.fullmatch(r"aq_[A-Za-z0-9_-]{43}", token)
+    data = await client.execute("{ viewer { username isSuperuser } }", token=token)
+    assert data["viewer"] == {"username": "ops", "isSuperuser": True}
+    login = await client.execute(
+        """mutation { login(input: {email: "ops@example.com", password: "xxxxxxxxxxxxxxxx"}) {
+             __typename } }"""
+    )
+    assert login["login"]["__typename"] == "TokenSuccess"
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_seed_demo_prints_a_working_token_once(client: GraphQLClient, app: Starlette) -> None:
+    result = await invoke("seed-demo")
+    assert result.exit_code == 0, result.output
+    token = re.search(r"Bearer (aq_[A-Za-z0-9_-]+)", result.output)
+    assert token is not None
+    data = await client.execute(
+        "{ viewer { username } posts { totalCount } tags { totalCount } }", token=token.group(1)
+    )
+    assert data["viewer"]["username"] == "admin"
+    assert data["posts"]["totalCount"] == 2  # the superuser also sees the draft
+    assert data["tags"]["totalCount"] == 2
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_a_broken_rule_is_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.argv", ["auditql", "create-token", "nobody@example.com"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.strip() == "error: User not found."
+
+
+def test_the_console_script_is_installed() -> None:
+    result = subprocess.run(["uv", "run", "auditql", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "export-schema", "create-user", "create-token"):
+        assert command in result.stdout

@@ -1,0 +1,188 @@
+"""The GraphiQL playground: served from local assets, driven in a real headless Chromium.
+
+The browser test needs Debian's ``chromium`` and the installed assets
+(``gql.playground.INSTALL_COMMAND``); without them it is skipped locally and fails in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from gql import playground
+from gql.app import create_app
+from gql.settings import Settings
+from tests.conftest import IN_CI
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without these Chromium calls home (updates, sync, field trials) from a fresh profile.
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the tests run as root
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+    "--disable-quic",
+    # Belt and braces: a host name that is not local resolves to nothing, so a stray
+    # request cannot leave the machine (it is still recorded, and fails the test).
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip for a missing browser-test prerequisite; in CI (CI=true) fail instead."""
+    if IN_CI:
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def served_app(tmp_path_factory: pytest.TempPathFactory) -> ASGIApp:
+    """The real application in development mode (the playground is development-only)."""
+    database = tmp_path_factory.mktemp("playground") / "app.db"
+    return create_app(Settings(database_url=f"sqlite+aiosqlite:///{database}"))
+
+
+@pytest.fixture(scope="module")
+def live_url(served_app: ASGIApp) -> Iterator[str]:
+    """A real uvicorn server on 127.0.0.1 (a free port), in a background thread."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(served_app, log_level="warning", lifespan="auto"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start in time"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+def test_playground_runs_a_query_with_no_request_leaving_the_machine(live_url: str) -> None:
+    if not CHROMIUM.is_file():
+        missing(f"{CHROMIUM} is missing (apt-get install chromium)")
+    if not playground.assets_available():
+        missing(f"assets missing: run {playground.INSTALL_COMMAND}")
+    try:
+        from playwright.sync_api import Request as PlaywrightRequest
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        missing("playwright is missing (a dev dependency: uv sync)")
+
+    requests: list[PlaywrightRequest] = []
+    page_errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        context.on("request", lambda request: requests.append(request))
+        page = context.new_page()
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: page_errors.append(message.text) if message.type == "error" else None,
+        )
+        try:
+            page.goto(f"{live_url}/graphql", wait_until="networkidle")
+            expect(page).to_have_title(re.compile("GraphiQL"))
+            editor = page.get_by_role("region", name="Query Editor").locator(".CodeMirror")
+            headers = page.get_by_role("region", name="Headers").locator(
+                ".graphiql-editor:not(.hidden) .CodeMirror"
+            )
+            result = page.get_by_role("region", name="Result Window")
+            expect(editor).to_be_visible()
+            expect(page.get_by_role("button", name="Headers")).to_be_visible()
+            expect(headers).to_be_visible()
+            expect(result).not_to_contain_text("__typename")
+
+            # Pasted, as a developer pastes {"Authorization": "Bearer aq_..."}; a header
+            # that any server accepts, so this test needs no token.
+            headers.click()
+            page.keyboard.insert_text('{"X-Request-ID": "playground-test"}')
+            editor.click()
+            page.keyboard.press("ControlOrMeta+a")
+            page.keyboard.press("Delete")
+            # Typed key by key; CodeMirror closes the brace itself and types over it.
+            page.keyboard.type("{ __typename }")
+            page.keyboard.press("Escape")  # the autocomplete popup, if any
+            page.keyboard.press("ControlOrMeta+Enter")
+            expect(result).to_contain_text('"__typename": "Query"')
+        finally:
+            context.close()
+            browser.close()
+
+    urls = [request.url for request in requests]
+    foreign = [url for url in urls if urlsplit(url).hostname not in LOCAL_HOSTS]
+    assert foreign == [], f"requests left the machine: {foreign}"
+    assert page_errors == [], (page_errors, urls)
+    operations = [
+        request
+        for request in requests
+        if request.method == "POST" and "__typename }" in (request.post_data or "")
+    ]
+    assert len(operations) == 1, urls
+    assert json.loads(operations[0].post_data or "")["query"] == "{ __typename }"
+    assert operations[0].headers["x-request-id"] == "playground-test"
+
+
+def test_assets_are_whitelisted_and_cached_for_long(live_url: str) -> None:
+    if not playground.assets_available():
+        missing(f"assets missing: run {playground.INSTALL_COMMAND}")
+    page = bytes(playground.render_page("/graphql").body).decode()
+    urls = [url for url in re.findall(r'(?:src|href)="([^"]+)"', page) if url != "data:,"]
+    assert len(urls) == 4
+    assert all(url.startswith("/graphql/assets/") for url in urls), urls
+    assert not re.search(r"https?:|=\"//", page), "the page names another host"
+
+    with httpx.Client(base_url=live_url) as client:
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code == 200, url
+            assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+        graphiql = next(url for url in urls if url.endswith("/graphiql.min.js"))
+        for url in (
+            graphiql.replace("graphiql.min.js", "package.json"),
+            graphiql.replace("graphiql.min.js", "%2e%2e/%2e%2e/package-lock.json"),
+            "/graphql/assets/graphiql/graphiql.min.js",
+            "/graphql/assets/node_modules/react/umd/react.production.min.js",
+        ):
+            assert client.get(url).status_code == 404, url
+
+
+def test_page_without_assets_says_how_to_install_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(playground, "PLAYGROUND_DIR", tmp_path)
+    assert not playground.assets_available()
+    response = playground.render_page()
+    assert response.status_code == 503
+    assert playground.INSTALL_COMMAND in bytes(response.body).decode()
+
+
+def test_npm_files_pin_versions_and_record_no_registry_address() -> None:
+    manifest = json.loads((playground.PLAYGROUND_DIR / "package.json").read_text())
+    versions = manifest["dependencies"].values()
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", version) for version in versions), versions
+    lock = json.loads((playground.PLAYGROUND_DIR / "package-lock.json").read_text())
+    packages = {name: entry for name, entry in lock["packages"].items() if name}
+    assert packages
+    assert all("resolved" not in entry for entry in packages.values())
+    assert all(entry["integrity"].startswith("sha512-") for entry in packages.values())
