@@ -144,13 +144,18 @@ def as_error(exc: domain.DomainError, *, fields: dict[str, str] | None = None) -
 def classify(error: GraphQLError) -> tuple[str, str]:
     """(code, message safe to show) for a top-level error."""
     original = error.original_error
-    if original is None:
-        # Raised by graphql-core itself: syntax, validation, variable coercion.
-        if isinstance(error, GraphQLSyntaxError):
-            return "GRAPHQL_PARSE_FAILED", error.message
-        return "GRAPHQL_VALIDATION_FAILED", error.message
+    if isinstance(error, ClientError):  # a literal refused during validation
+        return error.code, error.message
     if isinstance(original, ClientError):
         return original.code, error.message
+    if error.path is None:
+        # Not from a resolver: the document or its variables were refused before any
+        # field ran (syntax, validation, a value that does not fit its type).
+        if isinstance(error, GraphQLSyntaxError):
+            return "GRAPHQL_PARSE_FAILED", error.message
+        if original is not None:
+            return "BAD_USER_INPUT", error.message
+        return "GRAPHQL_VALIDATION_FAILED", error.message
     if isinstance(original, domain.DomainError):
         # A rule broken by an argument of a query (a stale cursor, a page too large).
         return "BAD_USER_INPUT", original.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -15,6 +16,7 @@ from strawberry.types import ExecutionContext
 from gql.errors import ErrorPolicy
 from gql.resolvers import audit_log, auth, comment, feature_flag, post, tag, user
 from gql.resolvers.node import node_query
+from gql.scalars import DateTime
 from gql.settings import Settings
 from gql.types.audit_entry import AuditEntryType
 from gql.types.comment import CommentType
@@ -54,5 +56,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=mutation,
         types=NODE_TYPES,
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not settings.is_development),
+        config=StrawberryConfig(
+            disable_field_suggestions=not settings.is_development,
+            scalar_map={datetime: DateTime},
+        ),
     )

@@ -300,7 +300,7 @@ class BaseRepository(Generic[T]):
         ``ConflictError`` with the current version. Load the entity with
         ``get(..., for_update=True)`` so that the check cannot race.
         """
-        self._check_version(entity, expected_version)
+        self.check_version(entity, expected_version)
         columns = inspect(self.model).columns
         for key, value in values.items():
             if key in _PROTECTED or key not in columns:
@@ -310,13 +310,13 @@ class BaseRepository(Generic[T]):
         return entity
 
     async def delete(self, entity: T, *, expected_version: int | None = None) -> None:
-        self._check_version(entity, expected_version)
+        self.check_version(entity, expected_version)
         await self.session.delete(entity)
         await self.session.flush()
 
     async def soft_delete(self, entity: T, *, expected_version: int | None = None) -> T:
         """Mark the row deleted; it disappears from every read. Idempotent."""
-        self._check_version(entity, expected_version)
+        self.check_version(entity, expected_version)
         if not isinstance(entity, SoftDeleteMixin):
             raise TypeError(f"{self.model.__name__} is not soft-deletable")
         if entity.deleted_at is None:
@@ -326,7 +326,7 @@ class BaseRepository(Generic[T]):
 
     async def restore(self, entity: T, *, expected_version: int | None = None) -> T:
         """Bring a soft-deleted row back. Idempotent."""
-        self._check_version(entity, expected_version)
+        self.check_version(entity, expected_version)
         if not isinstance(entity, SoftDeleteMixin):
             raise TypeError(f"{self.model.__name__} is not soft-deletable")
         if entity.deleted_at is not None:
@@ -334,7 +334,16 @@ class BaseRepository(Generic[T]):
             await self.session.flush()
         return entity
 
-    def _check_version(self, entity: T, expected: int | None) -> None:
+    async def touch(self, entity: T) -> T:
+        """Make a change to the entity's links (rows that belong to it) a new version
+        of it: ``version`` goes up and ``updated_at``/``updated_by_id`` are stamped,
+        while no column of its own changes (so no audit entry of its own)."""
+        entity.updated_at = utcnow()  # type: ignore[attr-defined]
+        await self.session.flush()
+        return entity
+
+    def check_version(self, entity: T, expected: int | None) -> None:
+        """Raise ConflictError if ``entity`` is not at the ``expected`` version."""
         version = entity.version if isinstance(entity, VersionMixin) else None
         if expected is not None and version is not None and version != expected:
             raise ConflictError(self._entity, version)

@@ -43,6 +43,12 @@ def node_query(lookups: Mapping[str, NodeLookup]) -> type:
             if len(ids) > MAX_NODES:
                 raise BadUserInputError(f"Ask for at most {MAX_NODES} ids at once.")
             # Gathered, so that the lookups of one type batch into one statement.
-            return list(await asyncio.gather(*(find(info, id) for id in ids)))
+            # return_exceptions: a bad id must not leave its siblings' lookups (and
+            # their database sessions) running after the response.
+            found = await asyncio.gather(*(find(info, id) for id in ids), return_exceptions=True)
+            for result in found:
+                if isinstance(result, BaseException):
+                    raise result
+            return list(found)
 
     return NodeQuery

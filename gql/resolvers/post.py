@@ -164,7 +164,8 @@ class DeletePostSuccess:
 
 
 CreatePostResult = Annotated[
-    PostSuccess | ValidationError | AlreadyExistsError, strawberry.union("CreatePostResult")
+    PostSuccess | ValidationError | AlreadyExistsError | NotFoundError,
+    strawberry.union("CreatePostResult"),
 ]
 UpdatePostResult = Annotated[
     PostSuccess | ValidationError | AlreadyExistsError | NotFoundError | ConflictError
@@ -217,14 +218,14 @@ async def _editable(uow: UnitOfWork, viewer: User, id: strawberry.ID, **kwargs: 
     return post
 
 
-async def _set_tags(uow: UnitOfWork, post: Post, tag_ids: list[strawberry.ID]) -> None:
+async def _set_tags(uow: UnitOfWork, post: Post, tag_ids: list[strawberry.ID]) -> bool:
     keys = list(dict.fromkeys(uuid_key(t, "Tag", "tagIds") for t in tag_ids))
     if len(keys) > MAX_TAGS:
         raise domain.ValidationError("tag_ids", f"A post has at most {MAX_TAGS} tags.")
     tags = TagRepository(uow.session)
     if None in await tags.get_many(keys):
         raise domain.NotFoundError("tag")
-    await tags.set_post_tags(post.id, keys)
+    return await tags.set_post_tags(post.id, keys)
 
 
 def _refresh(info: Info, post: Post) -> None:
@@ -307,9 +308,10 @@ class Mutation:
     async def set_post_tags(self, info: Info, input: SetPostTagsInput) -> SetPostTagsResult:
         async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
             post = await _editable(uow, viewer, input.post_id)
-            if input.expected_version is not None and post.version != input.expected_version:
-                raise domain.ConflictError("post", post.version)
-            await _set_tags(uow, post, input.tag_ids)
+            posts = PostRepository(uow.session)
+            posts.check_version(post, input.expected_version)
+            if await _set_tags(uow, post, input.tag_ids):
+                await posts.touch(post)
             return PostSuccess(post=post)
 
         return _done(info, await perform(info, work, fields={"post": "postId"}))

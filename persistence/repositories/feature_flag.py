@@ -22,12 +22,15 @@ class FeatureFlagRepository(BaseRepository[FeatureFlag]):
     ) -> None:
         """Delete the flag and its overrides, each removal audited (the database would
         cascade them silently)."""
-        self._check_version(flag, expected_version)
+        self.check_version(flag, expected_version)
         overrides = await self.session.scalars(
             select(FlagOverride).where(FlagOverride.flag_id == flag.id)
         )
         for override in overrides:
             await self.session.delete(override)
+        # Flush the children first: the ORM does not order these DELETEs (no
+        # relationship), and deleting the flag first would cascade them away.
+        await self.session.flush()
         await self.delete(flag)
 
 

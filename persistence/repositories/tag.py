@@ -14,6 +14,7 @@ from persistence.repository import BaseRepository
 class TagRepository(BaseRepository[Tag]):
     model = Tag
     default_order = (asc(Tag.name),)
+    sortable = frozenset({"name", "created_at"})
 
     async def find_by_name(self, name: str) -> Tag | None:
         return await self.get_one_by(func.lower(Tag.name) == name.lower())
@@ -31,9 +32,9 @@ class TagRepository(BaseRepository[Tag]):
             grouped[post_id].append(tag)
         return grouped
 
-    async def set_post_tags(self, post_id: UUID, tag_ids: Sequence[UUID]) -> None:
+    async def set_post_tags(self, post_id: UUID, tag_ids: Sequence[UUID]) -> bool:
         """Make the post's tags exactly ``tag_ids``: one audit entry per link added or
-        removed, none for links that stay."""
+        removed, none for links that stay. True if any link changed."""
         current = set(
             await self.session.scalars(select(PostTag.tag_id).where(PostTag.post_id == post_id))
         )
@@ -44,11 +45,13 @@ class TagRepository(BaseRepository[Tag]):
             await self.session.delete(link)
         self.session.add_all(PostTag(post_id=post_id, tag_id=t) for t in wanted - current)
         await self.session.flush()
+        return wanted != current
 
     async def delete_with_links(self, tag: Tag, *, expected_version: int | None = None) -> None:
         """Delete the tag and its links to posts, each link removal audited on its post
         (the database would cascade them silently)."""
-        self._check_version(tag, expected_version)
+        self.check_version(tag, expected_version)
         for link in await self.session.scalars(select(PostTag).where(PostTag.tag_id == tag.id)):
             await self.session.delete(link)
+        await self.session.flush()  # links first: the tag's DELETE would cascade them
         await self.delete(tag)

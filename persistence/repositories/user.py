@@ -13,6 +13,7 @@ from persistence.repository import BaseRepository
 class UserRepository(BaseRepository[User]):
     model = User
     default_order = (asc(User.username),)
+    sortable = frozenset({"username", "created_at"})
 
     async def find_by_email(self, email: str) -> User | None:
         return await self.get_one_by(email=email.strip().lower())

@@ -19,4 +19,3 @@ async def test_viewer_and_create_post(client: GraphQLClient, alice: Person) -> N
     post = data["createPost"]["post"]
     assert post["slug"] == "hello-world"
     assert post["createdBy"]["username"] == "alice"
-    print(data)
