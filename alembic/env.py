@@ -1,7 +1,8 @@
 """Alembic environment: async engines, both backends, batch mode on SQLite.
 
 The URL comes from ``AUDITQL_DATABASE_URL`` unless a caller hands over a connection in
-``config.attributes["connection"]`` (the test suite and ``auditql migrate`` do).
+``config.attributes["connection"]`` (the test suite and ``auditql migrate`` do), or a
+URL in ``config.attributes["url"]`` for offline SQL (``auditql migrate --sql``).
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ async def _run_async(url: str) -> None:
 
 
 def run_migrations_offline() -> None:
+    """``--sql``: print the SQL for the URL's dialect instead of running it."""
     context.configure(
-        url=DatabaseSettings().database_url,
+        url=context.config.attributes.get("url") or DatabaseSettings().database_url,
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -21,6 +21,8 @@ from persistence.repositories.tag import TagRepository
 from persistence.repositories.user import UserRepository
 from persistence.security import hash_password, new_token
 from persistence.unit_of_work import UnitOfWork
+
+_BATCH = 500
 
 
 @asynccontextmanager
@@ -69,8 +71,11 @@ async def create_token(settings: Settings, email: str, name: str, ttl: timedelta
             return await _issue(uow, user, name, ttl)
 
 
-async def seed_demo(settings: Settings) -> str:
-    """Demo data, written by its authors so that stamps and history look real."""
+async def seed_demo(
+    settings: Settings, *, count: int = 0, progress: Callable[[int], object] = lambda _: None
+) -> str:
+    """Demo data, written by its authors so that stamps and history look real; ``count``
+    more posts with a comment each, in bulk, reporting progress per batch."""
     async with _database(settings) as database:
         async with UnitOfWork(database, AuditContext(actor_id=None)) as uow:
             users = UserRepository(uow.session)
@@ -96,4 +101,17 @@ async def seed_demo(settings: Settings) -> str:
             await posts.add(Post(title="A draft", slug="a-draft", body="Only Ada sees this."))
             await TagRepository(uow.session).set_post_tags(hello.id, [news.id, howto.id])
             await CommentRepository(uow.session).add(Comment(post_id=hello.id, body="First!"))
+        for start in range(0, count, _BATCH):
+            size = min(_BATCH, count - start)
+            async with UnitOfWork(database, AuditContext(actor_id=ada.id)) as uow:
+                generated = await PostRepository(uow.session).add_many(
+                    [Post(title=f"Generated post {start + n + 1}",
+                          slug=f"generated-{start + n + 1}", body="Lorem ipsum.",
+                          status=PostStatus.PUBLISHED, published_at=utcnow())
+                     for n in range(size)]
+                )  # fmt: skip
+                await CommentRepository(uow.session).add_many(
+                    [Comment(post_id=post.id, body="Nice.") for post in generated]
+                )
+            progress(size)
         return token

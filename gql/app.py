@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import re
-import uuid
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -19,12 +21,14 @@ from strawberry.asgi import GraphQL
 from gql import playground
 from gql.auth import InvalidTokenError, authenticate
 from gql.context import Context
+from gql.limits import BodyLimitMiddleware
 from gql.loaders import Loaders
+from gql.metrics import Metrics, MetricsMiddleware
+from gql.operations import OperationLog
+from gql.request_id import RequestIdMiddleware, current_request_id
 from gql.schema import build_schema
 from gql.settings import Settings
 from persistence.engine import Database
-
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 UNAUTHENTICATED_BODY = {
     "errors": [
@@ -36,18 +40,12 @@ UNAUTHENTICATED_BODY = {
 }
 
 
-def request_id_of(request: Request) -> str:
-    """The caller's X-Request-ID when it is sane, else a new one."""
-    given = request.headers.get("x-request-id", "")
-    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-
-
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view, with authentication in front and our context."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
         super().__init__(
-            build_schema(settings),
+            build_schema(settings, observers=[lambda: OperationLog(metrics)]),
             graphql_ide="graphiql" if settings.is_development else None,
             allow_queries_via_get=settings.is_development,
         )
@@ -74,14 +72,12 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Any, response: Any) -> Context:
         database: Database = request.app.state.database
         viewer = request.state.viewer
-        request_id = request_id_of(request)
-        response.headers["X-Request-ID"] = request_id
         return Context(
             settings=self.settings,
             database=database,
             viewer=viewer,
             loaders=Loaders.for_request(database, viewer),
-            request_id=request_id,
+            request_id=current_request_id.get() or "-",
             client_address=request.client.host if request.client else None,
             user_agent=(request.headers.get("user-agent") or "")[:512] or None,
         )
@@ -95,22 +91,51 @@ class GraphQLApp(GraphQL[Context, None]):
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.database = Database.from_settings(settings)
+        app.state.database = database = Database.from_settings(settings)
+        metrics.watch_pool(database.engine.pool.checkedout)  # type: ignore[attr-defined]
         try:
             yield
         finally:
-            await app.state.database.dispose()
+            await database.dispose()
 
     async def health(_request: Request) -> Response:
+        """The process is up; says nothing about the database."""
         return JSONResponse({"status": "ok"})
 
+    async def ready(request: Request) -> Response:
+        """The database answers within the configured timeout."""
+        database: Database = request.app.state.database
+        try:
+            async with asyncio.timeout(settings.ready_timeout_seconds):
+                async with database.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception:  # any failure to answer means: not ready
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
     routes: list[BaseRoute] = [
-        Route("/graphql", GraphQLApp(settings), methods=["GET", "POST"]),
+        Route("/graphql", GraphQLApp(settings, metrics), methods=["GET", "POST"]),
         Route("/health", health),
+        Route("/ready", ready),
+        Route("/metrics", metrics.endpoint),
     ]
     if settings.is_development:
         routes.append(Mount("/graphql/assets", app=playground.assets_app()))
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        ),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,13 +42,17 @@ class Schema(strawberry.Schema):
         default would log every client error as a server error."""
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(
+    settings: Settings, observers: Sequence[Callable[[], SchemaExtension]] = ()
+) -> strawberry.Schema:
+    """The schema. ``observers`` are extension factories that must see the final
+    errors (the operation log): they wrap the error policy."""
     lookups = {name: fn for m in MODULES for name, fn in getattr(m, "NODES", {}).items()}
     query = merge_types(
         "Query", (node_query(lookups), *(m.Query for m in MODULES if hasattr(m, "Query")))
     )
     mutation = merge_types("Mutation", tuple(m.Mutation for m in MODULES if hasattr(m, "Mutation")))
-    extensions: list[type[SchemaExtension] | Any] = [ErrorPolicy]
+    extensions: list[type[SchemaExtension] | Any] = [*observers, ErrorPolicy]
     if not settings.is_development:
         # Clients get the schema from schema.graphql, not from a production server.
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))

@@ -1,12 +1,18 @@
-"""Service settings: the database settings plus what the HTTP service needs."""
+"""Service settings: the database settings plus what the HTTP service needs.
+
+Every setting is an ``AUDITQL_*`` environment variable; the README's table lists them
+(a test keeps the two in step). Lists are comma-separated: ``a,b``.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Self
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
-from persistence.settings import DatabaseSettings
+from persistence.settings import DEFAULT_DATABASE_URL, DatabaseSettings
 
 
 class Environment(StrEnum):
@@ -14,17 +20,101 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
 class Settings(DatabaseSettings):
     environment: Environment = Field(
         Environment.DEVELOPMENT,
-        description="development (GraphiQL, introspection) or production (locked down).",
+        description="development (GraphiQL, introspection, field suggestions) or "
+        "production (none of those)",
     )
-    host: str = Field("127.0.0.1", description="Address the server listens on.")
-    port: int = Field(8000, ge=1, le=65535, description="Port the server listens on.")
-    token_ttl_days: int = Field(
-        30, ge=1, description="Lifetime of tokens issued by login, in days."
+    allow_sqlite_in_production: bool = Field(
+        False, description="let production mode run on SQLite (off: production refuses it)"
     )
+    host: str = Field("127.0.0.1", description="address the server listens on")
+    port: int = Field(8000, ge=1, le=65535, description="port the server listens on")
+    cors_allowed_origins: CommaList = Field(
+        default_factory=list,
+        description="origins browsers may call the API from, comma-separated "
+        "(e.g. https://app.example.com); none by default",
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: LogFormat = Field(
+        LogFormat.AUTO, description="json, console, or auto (json in production)"
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="largest request body accepted (413 above it)"
+    )
+    trust_proxy_headers: bool = Field(
+        False,
+        description="take the client address from X-Forwarded-For, from trusted proxies only",
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="addresses whose proxy headers are trusted, comma-separated",
+    )
+    shutdown_grace_seconds: int = Field(
+        10, ge=0, description="on SIGTERM, how long in-flight requests may take to finish"
+    )
+    ready_timeout_seconds: float = Field(
+        2.0, gt=0, description="how long /ready waits for the database"
+    )
+    token_ttl_days: int = Field(30, ge=1, description="lifetime of tokens issued by login")
+
+    @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin == "*" or not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return origins
+
+    @model_validator(mode="after")
+    def _no_sqlite_in_production(self) -> Self:
+        if (
+            self.environment is Environment.PRODUCTION
+            and self.is_sqlite
+            and not self.allow_sqlite_in_production
+        ):
+            which = (
+                "the embedded SQLite default"
+                if (self.database_url == DEFAULT_DATABASE_URL)
+                else "SQLite"
+            )
+            raise ValueError(
+                f"production mode refuses {which}: set AUDITQL_DATABASE_URL to PostgreSQL "
+                "(or AUDITQL_ALLOW_SQLITE_IN_PRODUCTION=true)"
+            )
+        return self
 
     @property
     def is_development(self) -> bool:
         return self.environment is Environment.DEVELOPMENT
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format is LogFormat.AUTO:
+            return not self.is_development
+        return self.log_format is LogFormat.JSON

@@ -7,11 +7,13 @@ import re
 import subprocess
 
 import pytest
+from sqlalchemy import text
 from starlette.applications import Starlette
 from typer.testing import CliRunner, Result
 
 from gql.cli import app as cli
 from gql.cli import main
+from persistence.engine import Database
 from tests.support.graphql import GraphQLClient
 
 
@@ -75,3 +77,25 @@ def test_the_console_script_is_installed() -> None:
     assert result.returncode == 0
     for command in ("serve", "migrate", "export-schema", "create-user", "create-token"):
         assert command in result.stdout
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_migrate_check_detects_a_database_that_drifted(app_database: Database) -> None:
+    result = await invoke("migrate", "check")
+    assert result.exit_code == 0, result.output
+    assert "the database matches the models" in result.output
+    async with app_database.engine.begin() as connection:
+        await connection.execute(text("DROP INDEX ix_posts_status_published_at"))
+    result = await invoke("migrate", "check")
+    assert result.exit_code == 1
+    assert "differs from the models" in result.output
+
+
+@pytest.mark.usefixtures("cli_env", "app_database")
+async def test_migrate_current_and_sql() -> None:
+    current = await invoke("migrate", "current")
+    assert current.exit_code == 0, current.output
+    assert "(head)" in current.output
+    sql = await invoke("migrate", "--sql")
+    assert sql.exit_code == 0, sql.output
+    assert "CREATE TABLE audit_log" in sql.output

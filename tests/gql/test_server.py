@@ -3,6 +3,7 @@ HTTP with a token made the way `auditql create-token` makes it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -32,10 +33,11 @@ async def test_serve_answers_queries_and_mutations_over_http(
     database_url: str, tmp_path: Path
 ) -> None:
     settings = Settings(database_url=database_url)
-    with serving({"AUDITQL_DATABASE_URL": database_url}, tmp_path / "server.log") as base:
+    env = {"AUDITQL_DATABASE_URL": database_url, "AUDITQL_LOG_FORMAT": "json"}
+    with serving(env, tmp_path / "server.log") as server:
         await admin.create_user(settings, "root@example.com", "root", "", None, superuser=True)
         token = await admin.create_token(settings, "root@example.com", "test", None)
-        async with httpx.AsyncClient(base_url=base) as http:
+        async with httpx.AsyncClient(base_url=server.base) as http:
             created = await http.post(
                 "/graphql",
                 headers={"Authorization": f"Bearer {token}"},
@@ -43,7 +45,9 @@ async def test_serve_answers_queries_and_mutations_over_http(
                       "... on TagSuccess { tag { name createdBy { username } } } } }"},
             )  # fmt: skip
             listed = await http.post(
-                "/graphql", json={"query": "{ tags { totalCount edges { node { name } } } }"}
+                "/graphql",
+                json={"query": "{ tags { totalCount edges { node { name } } } }"},
+                headers={"X-Request-ID": "served-1"},
             )
     assert created.json()["data"]["createTag"]["tag"] == {
         "name": "served",
@@ -53,3 +57,11 @@ async def test_serve_answers_queries_and_mutations_over_http(
         "totalCount": 1,
         "edges": [{"node": {"name": "served"}}],
     }
+
+    # Every line is JSON, uvicorn's own included, and a request's lines carry its id.
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+    assert {"uvicorn.error", "uvicorn.access", "auditql.operations"} <= {
+        line["logger"] for line in lines
+    }
+    served = [line for line in lines if line["request_id"] == "served-1"]
+    assert {line["logger"] for line in served} == {"auditql.operations", "uvicorn.access"}

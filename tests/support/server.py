@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,14 +25,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen[bytes]
+
+
 @contextlib.contextmanager
-def serving(env: dict[str, str], log: Path) -> Iterator[str]:
-    """``auditql serve`` on a free port; yields its base URL once /health answers."""
+def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[Server]:
+    """``auditql serve`` on a free port, running once /health answers."""
     port = free_port()
     env = {**os.environ, **env, "AUDITQL_PORT": str(port)}
     with log.open("w") as output:
         process = subprocess.Popen(
-            [AUDITQL, "serve"],
+            [AUDITQL, "serve", *args],
             env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -46,7 +53,8 @@ def serving(env: dict[str, str], log: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"server did not start: {log.read_text()}")
             time.sleep(0.1)
-        yield base
+        yield Server(base, process)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)

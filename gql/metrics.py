@@ -1,0 +1,94 @@
+"""Prometheus metrics, in a registry of the app's own (several apps may share a process).
+
+- ``auditql_http_requests_total{method,path,status}`` and
+  ``auditql_http_request_duration_seconds{method,path}``
+- ``auditql_graphql_operations_total{operation,outcome}``: outcome is ``ok`` or the
+  first error code, e.g. ``BAD_USER_INPUT``
+- ``auditql_db_pool_connections_in_use``
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_MAX_OPERATION_NAMES = 500
+# Paths are labels: only known routes, so a scanner cannot blow up the cardinality.
+_ROUTES = ("/graphql/assets", "/graphql", "/health", "/ready", "/metrics")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "auditql_http_requests", "HTTP requests.", ["method", "path", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "auditql_http_request_duration_seconds", "HTTP request latency.",
+            ["method", "path"], registry=self.registry,
+        )  # fmt: skip
+        self.operations = Counter(
+            "auditql_graphql_operations", "GraphQL operations by name and outcome.",
+            ["operation", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.pool_in_use = Gauge(
+            "auditql_db_pool_connections_in_use", "Database connections checked out.",
+            registry=self.registry,
+        )  # fmt: skip
+        self._seen: set[str] = set()
+
+    def operation_label(self, name: str | None) -> str:
+        """Operation names come from clients: keep sane ones, a bounded number of them."""
+        if name is None:
+            return "anonymous"
+        if not _NAME.fullmatch(name):
+            return "invalid"
+        if name not in self._seen and len(self._seen) >= _MAX_OPERATION_NAMES:
+            return "other"
+        self._seen.add(name)
+        return name
+
+    def watch_pool(self, checked_out: Callable[[], int]) -> None:
+        self.pool_in_use.set_function(checked_out)
+
+    async def endpoint(self, _request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def route_of(path: str) -> str:
+    return next((route for route in _ROUTES if path.startswith(route)), "other")
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            path, method = route_of(scope["path"]), scope["method"]
+            self.metrics.requests.labels(method, path, str(status)).inc()
+            self.metrics.latency.labels(method, path).observe(time.perf_counter() - started)

@@ -1,0 +1,40 @@
+"""Running the app under uvicorn, with a graceful stop that exits 0."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import uvicorn
+
+from gql.app import create_app
+from gql.settings import Settings
+
+
+class _Server(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises a captured signal after shutting down, so SIGTERM would end
+        # the process with status -15 even after a clean, graceful stop. A graceful stop
+        # is a success: exit 0 (orchestrators read anything else as a crash).
+        # Ref: uvicorn/server.py Server.capture_signals (uvicorn is pinned).
+        if sig == signal.SIGTERM:
+            self._captured_signals.remove(sig)
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Serve until SIGTERM or Ctrl-C. On SIGTERM new connections are refused at once,
+    requests in flight get ``shutdown_grace_seconds`` to finish, then the database pool
+    closes (the app's lifespan)."""
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,  # our handlers (gql.logs), uvicorn's loggers included
+        proxy_headers=settings.trust_proxy_headers,
+        forwarded_allow_ips=settings.trusted_proxies,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
+    _Server(config).run()
