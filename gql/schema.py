@@ -14,6 +14,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from gql.document_limits import document_limits
 from gql.errors import ErrorPolicy
 from gql.resolvers import audit_log, auth, comment, feature_flag, post, tag, user
 from gql.resolvers.node import node_query
@@ -52,7 +53,11 @@ def build_schema(
         "Query", (node_query(lookups), *(m.Query for m in MODULES if hasattr(m, "Query")))
     )
     mutation = merge_types("Mutation", tuple(m.Mutation for m in MODULES if hasattr(m, "Mutation")))
-    extensions: list[type[SchemaExtension] | Any] = [*observers, ErrorPolicy]
+    extensions: list[type[SchemaExtension] | Any] = [
+        *observers,
+        ErrorPolicy,
+        *document_limits(settings),
+    ]
     if not settings.is_development:
         # Clients get the schema from schema.graphql, not from a production server.
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))

@@ -67,6 +67,12 @@ class Settings(DatabaseSettings):
         2.0, gt=0, description="how long /ready waits for the database"
     )
     token_ttl_days: int = Field(30, ge=1, description="lifetime of tokens issued by login")
+    max_query_depth: int = Field(10, ge=1, description="deepest nesting a document may have")
+    max_aliases: int = Field(15, ge=0, description="most aliases a document may use")
+    max_tokens: int = Field(2000, ge=100, description="most lexical tokens a document may have")
+    max_root_fields: int = Field(
+        10, ge=1, description="most top-level fields one operation may select"
+    )
 
     @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
     @classmethod
