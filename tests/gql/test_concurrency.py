@@ -26,7 +26,8 @@ async def test_concurrent_updates_with_one_expected_version_let_exactly_one_win(
     )
     post_id = created["createPost"]["post"]["id"]
     update = """mutation($input: UpdatePostInput!) { updatePost(input: $input) {
-      __typename ... on PostSuccess { post { version } } ... on ConflictError { currentVersion } } }"""
+      __typename ... on PostSuccess { post { version } }
+      ... on ConflictError { currentVersion } } }"""
 
     results = await asyncio.gather(*(
         client.execute(update, {"input": {"id": post_id, "title": f"Racer {n}",
