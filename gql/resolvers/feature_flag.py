@@ -148,6 +148,14 @@ RemoveFlagOverrideResult = Annotated[
 ]
 
 
+def _name(value: str) -> str:
+    return text(value, "name", max_length=100)
+
+
+def _description(value: str) -> str:
+    return text(value, "description", max_length=2000, min_length=0)
+
+
 def _percentage(value: int) -> int:
     if not 0 <= value <= 100:
         raise domain.ValidationError("rollout_percentage", "rolloutPercentage must be 0-100.")
@@ -189,9 +197,8 @@ class Mutation:
             flag = await FeatureFlagRepository(uow.session).add(
                 FeatureFlag(
                     key=input.key,
-                    name=text(input.name, "name", max_length=100),
-                    description=text(input.description, "description", max_length=2000,
-                                     min_length=0),
+                    name=_name(input.name),
+                    description=_description(input.description),
                     enabled=input.enabled,
                     rollout_percentage=_percentage(input.rollout_percentage),
                 )
@@ -208,11 +215,9 @@ class Mutation:
             flag = await _flag(uow, viewer, input.id)
             values: dict[str, object] = {}
             if input.name is not None:
-                values["name"] = text(input.name, "name", max_length=100)
+                values["name"] = _name(input.name)
             if input.description is not None:
-                values["description"] = text(
-                    input.description, "description", max_length=2000, min_length=0
-                )
+                values["description"] = _description(input.description)
             if input.enabled is not None:
                 values["enabled"] = input.enabled
             if input.rollout_percentage is not None:

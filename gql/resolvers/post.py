@@ -193,6 +193,14 @@ SetPostTagsResult = Annotated[
 # -- the writes ---------------------------------------------------------------------------
 
 
+def _title(value: str) -> str:
+    return text(value, "title", max_length=200)
+
+
+def _body(value: str) -> str:
+    return text(value, "body", max_length=MAX_BODY, min_length=0)
+
+
 def _slug(value: str) -> str:
     slug = value.strip().lower()
     if not _SLUG.fullmatch(slug) or len(slug) > 200:
@@ -239,11 +247,11 @@ class Mutation:
     @strawberry.mutation(description="Write a draft post; you are its author.")
     async def create_post(self, info: Info, input: CreatePostInput) -> CreatePostResult:
         async def work(uow: UnitOfWork, _viewer: User) -> PostSuccess:
-            title = text(input.title, "title", max_length=200)
+            title = _title(input.title)
             post = await PostRepository(uow.session).add(
                 Post(
                     title=title,
-                    body=text(input.body, "body", max_length=MAX_BODY, min_length=0),
+                    body=_body(input.body),
                     slug=_slug(input.slug) if input.slug is not None else _slug_from(title),
                 )
             )
@@ -259,9 +267,9 @@ class Mutation:
             post = await _editable(uow, viewer, input.id)
             values: dict[str, object] = {}
             if input.title is not None:
-                values["title"] = text(input.title, "title", max_length=200)
+                values["title"] = _title(input.title)
             if input.body is not None:
-                values["body"] = text(input.body, "body", max_length=MAX_BODY, min_length=0)
+                values["body"] = _body(input.body)
             if input.slug is not None:
                 values["slug"] = _slug(input.slug)
             posts = PostRepository(uow.session)

@@ -109,6 +109,10 @@ DeleteTagResult = Annotated[
 ]
 
 
+def _name(value: str) -> str:
+    return text(value, "name", max_length=50)
+
+
 def _color(value: str) -> str:
     if not _COLOR.fullmatch(value):
         raise domain.ValidationError("color", "color must be #rrggbb.")
@@ -131,7 +135,7 @@ class Mutation:
     async def create_tag(self, info: Info, input: CreateTagInput) -> CreateTagResult:
         async def work(uow: UnitOfWork, viewer: User) -> TagSuccess:
             require_superuser(viewer)
-            tag = Tag(name=text(input.name, "name", max_length=50), color=_color(input.color))
+            tag = Tag(name=_name(input.name), color=_color(input.color))
             return TagSuccess(tag=await TagRepository(uow.session).add(tag))
 
         return await perform(info, work)
@@ -142,7 +146,7 @@ class Mutation:
             tag = await _managed(uow, viewer, input.id)
             values: dict[str, object] = {}
             if input.name is not None:
-                values["name"] = text(input.name, "name", max_length=50)
+                values["name"] = _name(input.name)
             if input.color is not None:
                 values["color"] = _color(input.color)
             await TagRepository(uow.session).update(

@@ -138,6 +138,14 @@ DeactivateUserResult = Annotated[
 ]
 
 
+def _username(value: str) -> str:
+    return text(value, "username", max_length=50)
+
+
+def _full_name(value: str) -> str:
+    return text(value, "full_name", max_length=200, min_length=0)
+
+
 def _email(value: str) -> str:
     email = value.strip().lower()
     local, at, domain_part = email.partition("@")
@@ -167,8 +175,8 @@ class Mutation:
             require_superuser(viewer)
             user = User(
                 email=_email(input.email),
-                username=text(input.username, "username", max_length=50),
-                full_name=text(input.full_name, "full_name", max_length=200, min_length=0),
+                username=_username(input.username),
+                full_name=_full_name(input.full_name),
                 password_hash=(
                     await _password(input.password) if input.password is not None else None
                 ),
@@ -193,11 +201,9 @@ class Mutation:
             if input.email is not None:
                 values["email"] = _email(input.email)
             if input.username is not None:
-                values["username"] = text(input.username, "username", max_length=50)
+                values["username"] = _username(input.username)
             if input.full_name is not None:
-                values["full_name"] = text(
-                    input.full_name, "full_name", max_length=200, min_length=0
-                )
+                values["full_name"] = _full_name(input.full_name)
             if input.password is not None:
                 values["password_hash"] = await _password(input.password)
             if input.is_superuser is not None:
