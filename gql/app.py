@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 from gql import playground
 from gql.auth import InvalidTokenError, authenticate
 from gql.context import Context
+from gql.errors import UnauthenticatedError, error_response
 from gql.limits import BodyLimitMiddleware
 from gql.loaders import Loaders
 from gql.metrics import Metrics, MetricsMiddleware
@@ -29,15 +30,6 @@ from gql.request_id import RequestIdMiddleware, current_request_id
 from gql.schema import build_schema
 from gql.settings import Settings
 from persistence.engine import Database
-
-UNAUTHENTICATED_BODY = {
-    "errors": [
-        {
-            "message": "The token is invalid, expired or revoked.",
-            "extensions": {"code": "UNAUTHENTICATED"},
-        }
-    ]
-}
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -60,9 +52,9 @@ class GraphQLApp(GraphQL[Context, None]):
                     database, request.headers.get("authorization")
                 )
             except InvalidTokenError:
-                response = JSONResponse(
-                    UNAUTHENTICATED_BODY,
-                    status_code=401,
+                response = error_response(
+                    UnauthenticatedError("The token is invalid, expired or revoked."),
+                    401,
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
                 await response(scope, receive, send)
@@ -80,6 +72,7 @@ class GraphQLApp(GraphQL[Context, None]):
             request_id=current_request_id.get() or "-",
             client_address=request.client.host if request.client else None,
             user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+            response=response,
         )
 
     async def render_graphql_ide(self, request: Any) -> Response:

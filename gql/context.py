@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import strawberry
+from starlette.responses import Response
 
 from gql.errors import UnauthenticatedError
 from gql.loaders import Loaders
@@ -24,6 +25,8 @@ class Context:
     request_id: str
     client_address: str | None
     user_agent: str | None
+    # Where the error policy sets the HTTP status and Retry-After (None outside HTTP).
+    response: Response | None = None
 
     def require_viewer(self) -> User:
         """The signed-in user; anonymous requests fail before touching the database."""

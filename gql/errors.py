@@ -15,8 +15,10 @@ from typing import Any, Final
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
+from starlette.responses import JSONResponse, Response
 from strawberry.extensions import SchemaExtension
 
+from gql.request_id import current_request_id
 from persistence import errors as domain
 
 logger = logging.getLogger("auditql.errors")
@@ -28,12 +30,21 @@ UNEXPECTED: Final = "Unexpected error."
 
 
 class ClientError(GraphQLError):
-    """An error the client caused and may read; never masked."""
+    """An error the client caused (or may act on) and may read; never masked.
+
+    ``status`` is the HTTP status the whole response takes when this error is in it
+    (None: 200, as GraphQL over ``application/json`` answers); ``retry_after`` the
+    seconds a client should wait before retrying, sent as ``Retry-After``."""
 
     code = "BAD_USER_INPUT"
+    status: int | None = None
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, extensions={"code": self.code})
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        extensions: dict[str, Any] = {"code": self.code}
+        if retry_after is not None:
+            extensions["retryAfter"] = retry_after
+        super().__init__(message, extensions=extensions)
+        self.retry_after = retry_after
 
 
 class BadUserInputError(ClientError):
@@ -52,6 +63,43 @@ class NotAllowedError(ClientError):
 
     def __init__(self, message: str = "You are not allowed to do this.") -> None:
         super().__init__(message)
+
+
+class RateLimitedError(ClientError):
+    code = "RATE_LIMITED"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many requests; retry in {retry_after} s.", retry_after=retry_after)
+
+
+class ServiceUnavailableError(ClientError):
+    """The database is unreachable or too busy: a transient failure worth retrying."""
+
+    code = "SERVICE_UNAVAILABLE"
+    status = 503
+
+    def __init__(
+        self, message: str = "The service is temporarily unavailable; retry shortly.",
+        *, retry_after: int = 2,
+    ) -> None:  # fmt: skip
+        super().__init__(message, retry_after=retry_after)
+
+
+def error_response(
+    error: ClientError, status: int, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A whole HTTP response for an error refused before GraphQL runs (401, 415, 429,
+    503), shaped like any GraphQL error so clients parse one format."""
+    extensions = {**(error.extensions or {}), "requestId": current_request_id.get()}
+    headers = dict(headers or {})
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return JSONResponse(
+        {"errors": [{"message": error.message, "extensions": extensions}]},
+        status_code=status,
+        headers=headers,
+    )
 
 
 # -- errors as data ----------------------------------------------------------------------
@@ -144,10 +192,8 @@ def as_error(exc: domain.DomainError, *, fields: dict[str, str] | None = None) -
 def classify(error: GraphQLError) -> tuple[str, str]:
     """(code, message safe to show) for a top-level error."""
     original = error.original_error
-    if isinstance(error, ClientError):  # a literal refused during validation
-        return error.code, error.message
-    if isinstance(original, ClientError):
-        return original.code, error.message
+    if client := _client_error(error):  # raised by us, or a literal refused in validation
+        return client.code, error.message
     if error.path is None:
         # Not from a resolver: the document or its variables were refused before any
         # field ran (syntax, validation, a value that does not fit its type).
@@ -171,8 +217,10 @@ class ErrorPolicy(SchemaExtension):
         errors = getattr(result, "errors", None)
         if not errors:
             return
-        request_id = getattr(self.execution_context.context, "request_id", None)
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", None)
         result.errors = [self._present(error, request_id) for error in errors]  # type: ignore[union-attr]
+        _set_status(getattr(context, "response", None), errors)
 
     def _present(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
         code, message = classify(error)
@@ -184,8 +232,32 @@ class ErrorPolicy(SchemaExtension):
                 exc_info=error.original_error or error,
                 extra={"request_id": request_id},
             )
-        extensions: dict[str, Any] = {"code": code, "requestId": request_id}
+        client = _client_error(error)
+        extensions: dict[str, Any] = {
+            **(client.extensions or {} if client else {}),
+            "code": code,
+            "requestId": request_id,
+        }
         return GraphQLError(
             message, nodes=error.nodes, source=error.source, positions=error.positions,
             path=error.path, extensions=extensions,
         )  # fmt: skip
+
+
+def _client_error(error: GraphQLError) -> ClientError | None:
+    if isinstance(error, ClientError):
+        return error
+    original = error.original_error
+    return original if isinstance(original, ClientError) else None
+
+
+def _set_status(response: Response | None, errors: list[GraphQLError]) -> None:
+    """The response takes the status of its gravest error that has one (503 before
+    429), with its ``Retry-After``; partial results stay 200."""
+    statused = [e for e in map(_client_error, errors) if e is not None and e.status]
+    if response is None or not statused:
+        return
+    gravest = max(statused, key=lambda e: e.status or 0)
+    response.status_code = gravest.status or 200
+    if gravest.retry_after is not None:
+        response.headers["Retry-After"] = str(gravest.retry_after)

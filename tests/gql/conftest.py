@@ -7,9 +7,10 @@ a migrated template database, on SQLite a copy of a migrated file.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from persistence.unit_of_work import UnitOfWork
 from tests.conftest import backend_url
 from tests.support.graphql import GraphQLClient
 from tests.support.postgres import PostgresCluster
+from tests.support.server import Server, serving
 
 _numbers = itertools.count()
 
@@ -122,3 +124,28 @@ async def alice(app_database: Database) -> Person:
 @pytest.fixture
 async def bob(app_database: Database) -> Person:
     return await make_person(app_database, "bob")
+
+
+LiveServer = Callable[..., contextlib.AbstractContextManager[Server]]
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> LiveServer:
+    """Starts ``auditql serve`` on this test's database, in production mode with JSON
+    logs unless ``env`` says otherwise; its log is ``tmp_path / "server.log"``.
+
+        with live_server(AUDITQL_RATE_LIMIT="5/minute") as server: ...
+    """
+
+    @contextlib.contextmanager
+    def start(**env: str) -> Iterator[Server]:
+        defaults = {
+            "AUDITQL_DATABASE_URL": database_url,
+            "AUDITQL_ENVIRONMENT": "production",
+            "AUDITQL_ALLOW_SQLITE_IN_PRODUCTION": "true",
+            "AUDITQL_LOG_FORMAT": "json",
+        }
+        with serving({**defaults, **env}, tmp_path / "server.log", "--no-migrate") as server:
+            yield server
+
+    return start
