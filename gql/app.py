@@ -21,7 +21,7 @@ from strawberry.asgi import GraphQL
 from gql import playground
 from gql.auth import InvalidTokenError, authenticate
 from gql.context import Context
-from gql.errors import UnauthenticatedError, error_response
+from gql.errors import ClientError, UnauthenticatedError, error_response
 from gql.limits import BodyLimitMiddleware
 from gql.loaders import Loaders
 from gql.metrics import Metrics, MetricsMiddleware
@@ -58,6 +58,9 @@ class GraphQLApp(GraphQL[Context, None]):
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
                 await response(scope, receive, send)
+                return
+            except ClientError as refused:  # e.g. the database is unreachable: 503
+                await error_response(refused, refused.status or 400)(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
