@@ -21,11 +21,18 @@ from strawberry.asgi import GraphQL
 from gql import playground
 from gql.auth import InvalidTokenError, authenticate
 from gql.context import Context
-from gql.errors import ClientError, UnauthenticatedError, error_response
+from gql.errors import (
+    BadUserInputError,
+    ClientError,
+    RateLimitedError,
+    UnauthenticatedError,
+    error_response,
+)
 from gql.limits import BodyLimitMiddleware
 from gql.loaders import Loaders
 from gql.metrics import Metrics, MetricsMiddleware
 from gql.operations import OperationLog
+from gql.rate_limit import RateLimiter
 from gql.request_id import RequestIdMiddleware, current_request_id
 from gql.schema import build_schema
 from gql.settings import Settings
@@ -45,24 +52,41 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            request = Request(scope)
-            database: Database = request.app.state.database
-            try:
-                request.state.viewer = await authenticate(
-                    database, request.headers.get("authorization")
-                )
-            except InvalidTokenError:
-                response = error_response(
-                    UnauthenticatedError("The token is invalid, expired or revoked."),
-                    401,
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-                )
-                await response(scope, receive, send)
-                return
-            except ClientError as refused:  # e.g. the database is unreachable: 503
-                await error_response(refused, refused.status or 400)(scope, receive, send)
+            refusal = await self._refusal(Request(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    async def _refusal(self, request: Request) -> Response | None:
+        """Why the request is answered without running GraphQL, if it is: not JSON, over
+        its rate limit, or carrying a token that identifies no active user. Sets
+        ``request.state.viewer`` otherwise."""
+        if request.method == "POST" and _media_type(request) != "application/json":
+            # Forms and text/plain are what a browser sends cross-site without asking
+            # (no CORS preflight): refusing them makes such a request change nothing.
+            return error_response(
+                BadUserInputError("Send the operation as JSON (Content-Type: application/json)."),
+                415,
+            )
+        limiter: RateLimiter = request.app.state.rate_limiter
+        address = client_address(request)
+        authorization = request.headers.get("authorization")
+        retry_after = await limiter.admit(authorization, address)
+        if retry_after is not None:
+            return error_response(RateLimitedError(retry_after), 429)
+        try:
+            request.state.viewer = await authenticate(request.app.state.database, authorization)
+        except InvalidTokenError:
+            await limiter.sign_in_failed(address)
+            return error_response(
+                UnauthenticatedError("The token is invalid, expired or revoked."),
+                401,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        except ClientError as refused:  # e.g. the database is unreachable: 503
+            return error_response(refused, refused.status or 400)
+        return None
 
     async def get_context(self, request: Any, response: Any) -> Context:
         database: Database = request.app.state.database
@@ -72,8 +96,9 @@ class GraphQLApp(GraphQL[Context, None]):
             database=database,
             viewer=viewer,
             loaders=Loaders.for_request(database, viewer),
+            rate_limiter=request.app.state.rate_limiter,
             request_id=current_request_id.get() or "-",
-            client_address=request.client.host if request.client else None,
+            client_address=client_address(request),
             user_agent=(request.headers.get("user-agent") or "")[:512] or None,
             response=response,
         )
@@ -85,6 +110,16 @@ class GraphQLApp(GraphQL[Context, None]):
         return orjson.dumps(data)
 
 
+def client_address(request: Request) -> str:
+    """The caller's address: the peer's, or the forwarded one when uvicorn was told to
+    trust the proxy that sent it (AUDITQL_TRUST_PROXY_HEADERS, AUDITQL_TRUSTED_PROXIES)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     metrics = Metrics()
@@ -92,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.database = database = Database.from_settings(settings)
+        app.state.rate_limiter = RateLimiter.from_settings(settings)
         metrics.watch_pool(database.engine.pool.checkedout)  # type: ignore[attr-defined]
         try:
             yield

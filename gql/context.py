@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from gql.errors import UnauthenticatedError
 from gql.loaders import Loaders
+from gql.rate_limit import RateLimiter
 from gql.settings import Settings
 from persistence.audit import AuditContext
 from persistence.engine import Database
@@ -22,8 +23,9 @@ class Context:
     database: Database
     viewer: User | None
     loaders: Loaders
+    rate_limiter: RateLimiter
     request_id: str
-    client_address: str | None
+    client_address: str
     user_agent: str | None
     # Where the error policy sets the HTTP status and Retry-After (None outside HTTP).
     response: Response | None = None

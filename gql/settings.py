@@ -12,6 +12,7 @@ from typing import Annotated, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from gql.rate_limit import parse_budget
 from persistence.settings import DEFAULT_DATABASE_URL, DatabaseSettings
 
 
@@ -74,6 +75,26 @@ class Settings(DatabaseSettings):
         10, ge=1, description="most top-level fields one operation may select"
     )
 
+    rate_limit_per_token: str = Field(
+        "50/second;1000/minute",
+        description="requests one bearer token may make, e.g. 10/second;600/minute "
+        "(empty: no limit)",
+    )
+    rate_limit_per_address: str = Field(
+        "10/second;300/minute",
+        description="anonymous requests one client address may make (empty: no limit)",
+    )
+    sign_in_failure_limit: str = Field(
+        "10/minute;50/hour",
+        description="rejected tokens and failed logins per client address, and failed "
+        "logins per account, before sign-ins are refused (empty: no limit)",
+    )
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="where rate-limit counters live: memory:// (per process) or "
+        "redis://host:6379/0 (shared by every API process)",
+    )
+
     @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
@@ -96,6 +117,22 @@ class Settings(DatabaseSettings):
             if origin == "*" or not origin.startswith(("http://", "https://")):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return origins
+
+    @field_validator("rate_limit_per_token", "rate_limit_per_address", "sign_in_failure_limit")
+    @classmethod
+    def _budget(cls, value: str) -> str:
+        try:
+            parse_budget(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate like 10/second;300/minute") from None
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "redis+")):
+            raise ValueError("must be memory:// or a redis:// URL")
+        return value
 
     @model_validator(mode="after")
     def _no_sqlite_in_production(self) -> Self:

@@ -9,7 +9,12 @@ from typing import Annotated
 import strawberry
 
 from gql.context import Info
-from gql.errors import InvalidCredentialsError, NotFoundError, ValidationError
+from gql.errors import (
+    InvalidCredentialsError,
+    NotFoundError,
+    RateLimitedError,
+    ValidationError,
+)
 from gql.ids import uuid_key
 from gql.mutations import perform, text
 from gql.resolvers.listing import list_connection
@@ -96,11 +101,16 @@ class Mutation:
                          "failure looks the same, whatever the reason.")  # fmt: skip
     async def login(self, info: Info, input: LoginInput) -> LoginResult:
         context = info.context
+        limiter, address = context.rate_limiter, context.client_address
+        retry_after = await limiter.sign_in_refused(address, input.email)
+        if retry_after is not None:
+            raise RateLimitedError(retry_after)
         async with context.database.reader() as session:
             user = await UserRepository(session).find_by_email(input.email)
         stored_hash = user.password_hash if user is not None else None
         matches = await asyncio.to_thread(verify_password, stored_hash, input.password)
         if user is None or not matches or not user.is_active:
+            await limiter.sign_in_failed(address, input.email)
             return InvalidCredentialsError(message="Wrong email or password.")
         async with context.unit_of_work(actor=user) as uow:
             return await _issue(uow, user, "login", context.settings.token_ttl_days)

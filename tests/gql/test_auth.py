@@ -22,7 +22,7 @@ from persistence.security import hash_password, new_token
 from persistence.unit_of_work import UnitOfWork
 from tests.gql.conftest import Person
 from tests.support.audit import audit_entries
-from tests.support.graphql import GraphQLClient, codes
+from tests.support.graphql import GraphQLClient, codes, without_request_ids
 
 PASSWORD = "correct horse battery staple"
 VIEWER = "{ viewer { username } }"
@@ -189,16 +189,9 @@ async def test_every_rejected_token_gets_the_same_answer(
     first = responses[0]
     assert first.status_code == 401
     assert first.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-
-    def anonymous(body: dict[str, Any]) -> dict[str, Any]:
-        """The body without its request id, which differs by request."""
-        for error in body["errors"]:
-            assert error["extensions"].pop("requestId")
-        return body
-
     for response in responses:
         assert response.status_code == 401
-        assert anonymous(response.json()) == anonymous(first.json())
+        assert without_request_ids(response.json()) == without_request_ids(first.json())
         assert response.headers["www-authenticate"] == first.headers["www-authenticate"]
 
 

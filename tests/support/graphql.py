@@ -43,3 +43,11 @@ class GraphQLClient:
 
 def codes(errors: list[dict[str, Any]]) -> list[str]:
     return [error["extensions"]["code"] for error in errors]
+
+
+def without_request_ids(body: dict[str, Any]) -> dict[str, Any]:
+    """An error body without its request ids (which differ by request), to compare two
+    answers that must be the same; every error must have had one."""
+    for error in body["errors"]:
+        assert error["extensions"].pop("requestId")
+    return body
