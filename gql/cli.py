@@ -115,6 +115,39 @@ def _offline_sql(config: Settings, target: str) -> None:
     command.upgrade(alembic_config, target, sql=True)
 
 
+@app.command()
+def grant(
+    role: Annotated[str, typer.Argument(help="The role the service connects as.")],
+    sql: Annotated[
+        bool, typer.Option("--sql", help="Print the statements instead of running them.")
+    ] = False,
+) -> None:
+    """PostgreSQL: give ROLE what serving needs: read and write the tables, but only
+    read and append to audit_log and only read alembic_version. Run it as the tables'
+    owner, after every `auditql migrate`."""
+    config = settings()
+    if config.is_sqlite:
+        typer.echo("error: auditql grant needs PostgreSQL; SQLite has no roles", err=True)
+        raise typer.Exit(2)
+    statements = asyncio.run(_grant(config, role, apply=not sql))
+    if sql:
+        typer.echo("".join(f"{statement};\n" for statement in statements), nl=False)
+    else:
+        typer.echo(f"granted {role} the service's privileges; run this again after every migration")
+
+
+async def _grant(config: Settings, role: str, *, apply: bool) -> list[str]:
+    from persistence import roles
+    from persistence.engine import create_engine
+
+    engine = create_engine(config)
+    try:
+        async with engine.begin() as connection:
+            return await roles.grant(connection, role, apply=apply)
+    finally:
+        await engine.dispose()
+
+
 def schema_sdl() -> str:
     from strawberry.printer import print_schema
 

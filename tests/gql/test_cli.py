@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -99,3 +100,13 @@ async def test_migrate_current_and_sql() -> None:
     sql = await invoke("migrate", "--sql")
     assert sql.exit_code == 0, sql.output
     assert "CREATE TABLE audit_log" in sql.output
+
+
+def test_grant_refuses_sqlite_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    database = tmp_path / "auditql.db"
+    monkeypatch.setenv("AUDITQL_DATABASE_URL", f"sqlite+aiosqlite:///{database}")
+    result = CliRunner().invoke(cli, ["grant", "auditql_app"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: auditql grant needs PostgreSQL; SQLite has no roles\n"
+    assert result.stdout == ""
+    assert not database.exists()  # refused before connecting
