@@ -3,7 +3,10 @@
 Expected failures of a mutation are data: members of the mutation's result union, all
 implementing ``interface Error``. Everything else becomes a top-level GraphQL error
 whose ``extensions`` carry a stable ``code`` and the ``requestId``; an unexpected
-exception is masked as ``INTERNAL_SERVER_ERROR`` and logged in full on the server.
+exception is masked as ``INTERNAL_SERVER_ERROR`` and logged in full on the server. A
+transient database fault is no bug: it is answered 503 with ``Retry-After``, as
+``SERVICE_UNAVAILABLE`` (the database cannot be reached) or ``TIMEOUT`` (a lock or
+statement took too long), and logged as a one-line warning.
 """
 
 from __future__ import annotations
@@ -84,6 +87,41 @@ class ServiceUnavailableError(ClientError):
         *, retry_after: int = 2,
     ) -> None:  # fmt: skip
         super().__init__(message, retry_after=retry_after)
+
+
+class TimedOutError(ClientError):
+    """A statement waited longer than the database allows (lock or statement timeout):
+    the row or table is busy; the same request will likely succeed shortly."""
+
+    code = "TIMEOUT"
+    status = 503
+
+    def __init__(
+        self, message: str = "The request took too long in the database; retry shortly.",
+        *, retry_after: int = 1,
+    ) -> None:  # fmt: skip
+        super().__init__(message, retry_after=retry_after)
+
+
+def database_fault(exc: BaseException | None) -> ClientError | None:
+    """What a client is told when ``exc`` is a transient database fault (None if it is
+    not one): its message and code never carry the exception's text."""
+    fault = domain.transient_fault(exc) if exc is not None else None
+    if fault is None:
+        return None
+    if isinstance(fault, domain.DatabaseTimeoutError):
+        return TimedOutError()
+    return ServiceUnavailableError()
+
+
+def log_database_fault(exc: BaseException, where: str, request_id: str | None) -> None:
+    """One warning line, without a traceback: an outage would otherwise flood the log
+    with identical ones, and there is no bug to trace."""
+    fault = domain.transient_fault(exc)
+    logger.warning(
+        "database fault in %s (request %s): %s: %s", where, request_id,
+        type(fault).__name__, fault, extra={"request_id": request_id},
+    )  # fmt: skip
 
 
 def error_response(
@@ -192,6 +230,8 @@ def as_error(exc: domain.DomainError, *, fields: dict[str, str] | None = None) -
 def classify(error: GraphQLError) -> tuple[str, str]:
     """(code, message safe to show) for a top-level error."""
     original = error.original_error
+    if fault := database_fault(original):  # the database is down or busy: not a bug
+        return fault.code, fault.message
     if client := _client_error(error):  # raised by us, or a literal refused in validation
         return client.code, error.message
     if error.path is None:
@@ -224,12 +264,16 @@ class ErrorPolicy(SchemaExtension):
 
     def _present(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
         code, message = classify(error)
+        where = ".".join(map(str, error.path or ())) or "operation"
+        original = error.original_error
+        if original is not None and database_fault(original):
+            log_database_fault(original, where, request_id)
         if code == "INTERNAL_SERVER_ERROR":
             logger.error(
                 "unexpected error in %s (request %s)",
-                ".".join(map(str, error.path or ())) or "operation",
+                where,
                 request_id,
-                exc_info=error.original_error or error,
+                exc_info=original or error,
                 extra={"request_id": request_id},
             )
         client = _client_error(error)
@@ -245,10 +289,11 @@ class ErrorPolicy(SchemaExtension):
 
 
 def _client_error(error: GraphQLError) -> ClientError | None:
+    """The ClientError behind ``error``; a transient database fault stands for one."""
     if isinstance(error, ClientError):
         return error
     original = error.original_error
-    return original if isinstance(original, ClientError) else None
+    return original if isinstance(original, ClientError) else database_fault(original)
 
 
 def _set_status(response: Response | None, errors: list[GraphQLError]) -> None:

@@ -9,6 +9,12 @@ Nothing here runs at import time. Two kinds of session come out of a ``Database`
 - ``writer()``: the session a unit of work owns, in one transaction. On SQLite its
   transaction starts with BEGIN IMMEDIATE, taking the write lock up front, so two
   writers queue instead of failing with "database is locked" half-way through.
+
+On PostgreSQL every wait has a bound from the settings: a new connection
+``db_connect_timeout``, a free pooled one ``db_pool_timeout``, each wait for a lock
+``db_lock_timeout_ms``, a whole statement ``db_statement_timeout_ms``. Pooled
+connections are pinged before use, so those that died while the server was down are
+replaced instead of failing the first requests after it is back.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from persistence.audit import AuditingSession, ReadOnlySession
+from persistence.errors import DatabaseUnavailableError
 from persistence.settings import DatabaseSettings
 
 _WRITE_OPTION = "auditql_writer"
@@ -43,15 +50,36 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     if settings.db_lock_timeout_ms:
         server_settings["lock_timeout"] = str(settings.db_lock_timeout_ms)
-    return _create_async_engine(
+    engine = _create_async_engine(
         settings.database_url,
         echo=settings.db_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
+        # asyncpg's timeout bounds the whole attempt: TCP connect, TLS and start-up.
         connect_args={"timeout": settings.db_connect_timeout, "server_settings": server_settings},
     )
+    _name_connect_failures(engine)
+    return engine
+
+
+def _name_connect_failures(engine: AsyncEngine) -> None:
+    """asyncpg lets the socket errors of a connection attempt through unwrapped (refused,
+    unreachable, and its own connect timeout as TimeoutError, an OSError): here, where
+    they are known to come from connecting, they become DatabaseUnavailableError."""
+
+    # Ref: https://docs.sqlalchemy.org/en/20/core/events.html#sqlalchemy.events.DialectEvents.do_connect
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(
+        dialect: Dialect, _record: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any]
+    ) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as exc:
+            raise DatabaseUnavailableError(
+                f"cannot connect to the database ({type(exc).__name__}: {exc})"
+            ) from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -3,6 +3,10 @@
 Messages are meant for end users: they name the field, never SQL, parameters or
 constraint names. The database error is always chained (``raise ... from exc``) so the
 server log keeps the whole story.
+
+Transient errors are the other kind: the database could not serve the request just now
+(it is down, full, or a statement waited too long), and the same request may succeed
+later. They are recognised by SQLSTATE and exception type, never by message text.
 """
 
 from __future__ import annotations
@@ -117,6 +121,24 @@ class MultipleResultsFoundError(DomainError):
         self.entity = entity
 
 
+class TransientError(Exception):
+    """The database could not serve this request now; retrying later may succeed.
+
+    Not a DomainError: the caller broke no rule, so a mutation must not answer it as
+    data. The message is for the server log: it names the cause by code, never with SQL
+    or parameters."""
+
+
+class DatabaseUnavailableError(TransientError):
+    """No usable connection: the server is down, refusing, full or shutting down, the
+    connection broke, or the pool had no free connection within ``db_pool_timeout``."""
+
+
+class DatabaseTimeoutError(TransientError):
+    """A statement was cancelled after waiting too long: for a lock (``lock_timeout``),
+    in total (``statement_timeout``), or for SQLite's write lock (its busy timeout)."""
+
+
 def _humanize(name: str) -> str:
     return name.replace("_", " ")
 
@@ -124,6 +146,12 @@ def _humanize(name: str) -> str:
 # SQLSTATE classes. Ref: https://www.postgresql.org/docs/15/errcodes-appendix.html
 _UNIQUE, _FOREIGN_KEY, _CHECK, _NOT_NULL = "23505", "23503", "23514", "23502"
 _TOO_LONG = "22001"
+_TIMED_OUT = {"55P03", "57014"}  # lock_not_available (lock_timeout), query_canceled
+# too_many_connections; admin_shutdown, crash_shutdown, cannot_connect_now (starting up)
+_UNAVAILABLE = {"53300", "57P01", "57P02", "57P03"}
+_CONNECTION_EXCEPTION = "08"  # the whole class: connection failure, does not exist, ...
+# Ref: https://www.sqlite.org/rescode.html#busy (and its extended codes)
+_SQLITE_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
 @dataclass(frozen=True)
@@ -134,10 +162,13 @@ class _Violation:
     columns: tuple[str, ...] = ()
 
 
-def translate(exc: BaseException) -> DomainError | None:
-    """The domain error an exception from the database layer stands for, if any."""
+def translate(exc: BaseException) -> DomainError | TransientError | None:
+    """The domain or transient error an exception from the database layer stands for,
+    if any."""
     if isinstance(exc, DomainError):
         return exc
+    if fault := transient_fault(exc):
+        return fault
     if isinstance(exc, StaleDataError):
         # The version counter guarded an UPDATE/DELETE whose row had moved on. The entity
         # and its current version are unknown here; the unit of work fills them in.
@@ -147,6 +178,32 @@ def translate(exc: BaseException) -> DomainError | None:
     if isinstance(exc, sa_exc.IntegrityError):
         violation = _postgres_violation(exc) or _sqlite_violation(exc)
         return _from_violation(violation) if violation else None
+    return None
+
+
+def transient_fault(exc: BaseException) -> TransientError | None:
+    """The transient error ``exc`` stands for, if it is one: what a caller should answer
+    with "retry later" rather than treat as a bug. Read paths let database exceptions
+    through as they are, so this also recognises them unwrapped."""
+    if isinstance(exc, TransientError):
+        return exc
+    if isinstance(exc, sa_exc.TimeoutError):  # QueuePool: no connection free in time
+        return DatabaseUnavailableError("no pooled connection became free in time")
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    sqlite_code = getattr(exc.orig, "sqlite_errorname", None) or ""
+    if sqlstate in _TIMED_OUT:
+        return DatabaseTimeoutError(f"statement cancelled (SQLSTATE {sqlstate})")
+    if sqlite_code.startswith(_SQLITE_BUSY):
+        return DatabaseTimeoutError(f"{sqlite_code} after the busy timeout")
+    if (
+        exc.connection_invalidated  # SQLAlchemy's dialect saw a disconnect
+        or sqlstate in _UNAVAILABLE
+        or sqlstate.startswith(_CONNECTION_EXCEPTION)
+    ):
+        code = f" (SQLSTATE {sqlstate})" if sqlstate else ""
+        return DatabaseUnavailableError(f"database connection lost or refused{code}")
     return None
 
 

@@ -6,7 +6,9 @@
 On leaving the block without an exception the transaction commits; on any exception it
 rolls back, and database errors that stand for a broken rule (a duplicate, a stale
 version, a dangling reference) are re-raised as the domain errors of
-``persistence.errors``, chained to the original. Repositories flush; only this commits.
+``persistence.errors``, chained to the original; those that mean "not now" (the
+database is unreachable, a lock or statement timed out) as its transient errors, which
+callers answer with "retry later", not as data. Repositories flush; only this commits.
 """
 
 from __future__ import annotations

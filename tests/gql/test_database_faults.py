@@ -1,0 +1,335 @@
+"""Database faults, through a real ``auditql serve`` on the real PostgreSQL cluster.
+
+- PostgreSQL stopped: every request (anonymous, authenticated, a mutation) is answered
+  within seconds with 503, ``Retry-After`` and ``SERVICE_UNAVAILABLE``, and nothing of
+  the cause; ``/ready`` says 503 and ``/health`` 200. Once PostgreSQL is back, requests
+  succeed again within seconds, without a restart and without one 500 from a pooled
+  connection that died meanwhile. The server logs one warning per fault, no traceback.
+  A restart between two requests costs no request at all.
+- A row locked by another transaction: ``updatePost`` fails after ``lock_timeout`` with
+  ``TIMEOUT`` (503, ``Retry-After``) and writes nothing; ten of them waiting on a pool of
+  two leave the pool whole: reads and another write succeed right after.
+- A statement past ``statement_timeout`` is cancelled on the server and answered
+  ``TIMEOUT``; a pool with no free connection within ``db_pool_timeout`` is answered
+  ``SERVICE_UNAVAILABLE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from gql.ids import to_global_id
+from gql.settings import Settings
+from persistence.audit import AuditContext
+from persistence.engine import Database
+from persistence.unit_of_work import UnitOfWork
+from tests.factories.post import create_post
+from tests.gql.conftest import LiveServer, make_person
+from tests.support.audit import audit_entries
+from tests.support.postgres import PostgresCluster
+
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+
+# Rate limits off: the tests poll and fan out on purpose.
+NO_LIMITS = {"AUDITQL_RATE_LIMIT_PER_ADDRESS": "", "AUDITQL_RATE_LIMIT_PER_TOKEN": ""}
+POSTS = "{ posts(first: 5) { edges { node { title } } } }"
+VIEWER = "{ viewer { username } }"
+POST = "query($id: ID!) { node(id: $id) { ... on Post { title version } } }"
+UPDATE = """mutation($id: ID!, $title: String!) { updatePost(input: {id: $id, title: $title}) {
+  __typename ... on PostSuccess { post { title version } } } }"""
+CREATE = """mutation($title: String!) { createPost(input: {title: $title}) { __typename } }"""
+LOGIN = """mutation { login(input: {email: "alice@example.com", password: "x"}) {
+  __typename } }"""
+# What must never reach a client: the cause's text, SQL, drivers, addresses, SQLSTATEs.
+SECRETS = ("SELECT", "UPDATE ", "posts.", "SQL", "asyncpg", "sqlalchemy", "Errno", "refused",
+           "127.0.0.1", "lock timeout", "statement timeout", "canceling", "55P03", "57014",
+           "Traceback", ".py", "Error:", "pool")  # fmt: skip
+
+
+@dataclass
+class Scene:
+    """The live server's database, an author with a token, and one of her posts."""
+
+    database: Database
+    token: str
+    post_id: str
+    post_key: Any
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+async def scene(database_url: str) -> AsyncIterator[Scene]:
+    database = Database.from_settings(Settings(database_url=database_url))
+    alice = await make_person(database, "alice")
+    async with UnitOfWork(database, AuditContext(actor_id=alice.user.id)) as uow:
+        post = await create_post(uow, title="Steady")
+    yield Scene(database, alice.token, to_global_id("Post", post.id), post.id)
+    await database.dispose()
+
+
+@pytest.fixture
+async def other_client(database_url: str) -> AsyncIterator[AsyncConnection]:
+    """A connection of another client (not the server's ``auditql`` pool), to hold locks
+    and to look at ``pg_stat_activity``."""
+    engine = create_async_engine(database_url)
+    async with engine.connect() as connection:
+        yield connection
+    await engine.dispose()
+
+
+async def send(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[httpx.Response, float]:  # fmt: skip
+    """The response and how many seconds it took."""
+    started = time.monotonic()
+    response = await http.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers or {}
+    )
+    return response, time.monotonic() - started
+
+
+def assert_refused(response: httpx.Response, code: str, retry_after: str) -> None:
+    """A clean 503: one error with the code and the request id, and no cause in sight."""
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == retry_after
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {
+        "code": code, "retryAfter": int(retry_after), "requestId": response.headers["x-request-id"]
+    }  # fmt: skip
+    leaked = [secret for secret in SECRETS if secret in response.text]
+    assert not leaked, (leaked, response.text)
+
+
+def assert_ok(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    return body
+
+
+@contextlib.contextmanager
+def postgresql_stopped(cluster: PostgresCluster) -> Iterator[None]:
+    """PostgreSQL down for the block, and up again after it, whatever happens."""
+    cluster.stop()
+    try:
+        yield
+    finally:
+        cluster.start()
+
+
+@contextlib.asynccontextmanager
+async def holding(connection: AsyncConnection, sql: str, **params: Any) -> AsyncIterator[None]:
+    """``sql`` run in a transaction that keeps its locks until the block ends."""
+    async with connection.begin():
+        await connection.execute(text(sql), params)
+        yield
+
+
+async def waiting_on_locks(connection: AsyncConnection) -> list[str]:
+    """The server's queries that wait for a lock right now."""
+    rows = await connection.execute(text(
+        "SELECT query FROM pg_stat_activity WHERE datname = current_database()"
+        " AND application_name = 'auditql' AND wait_event_type = 'Lock'"
+    ))  # fmt: skip
+    return list(rows.scalars())
+
+
+async def pool_in_use(http: httpx.AsyncClient) -> float:
+    """The server's ``auditql_db_pool_connections_in_use`` gauge."""
+    families = text_string_to_metric_families((await http.get("/metrics")).text)
+    [sample] = [s for f in families if f.name == "auditql_db_pool_connections_in_use"
+                for s in f.samples]  # fmt: skip
+    return sample.value
+
+
+def server_log(tmp_path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+
+
+async def test_postgresql_down_is_503_within_seconds_and_recovery_needs_no_restart(
+    live_server: LiveServer, scene: Scene, postgres_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    with live_server(**NO_LIMITS) as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+            assert_ok((await send(http, VIEWER, headers=scene.bearer))[0])  # token's use noted
+            # A warm pool: these connections die with the server and must be replaced.
+            for response, _ in await asyncio.gather(*(send(http, POSTS) for _ in range(8))):
+                assert_ok(response)
+
+            refused: list[tuple[str, httpx.Response, float]] = []
+            with postgresql_stopped(postgres_cluster):
+                for name, query, variables, headers in [
+                    ("anonymous query", POSTS, None, {}),
+                    ("authenticated query", VIEWER, None, scene.bearer),
+                    ("anonymous mutation", LOGIN, None, {}),
+                    ("authenticated mutation", CREATE, {"title": "Lost"}, scene.bearer),
+                    ("anonymous query again", POSTS, None, {}),
+                ]:  # fmt: skip
+                    response, seconds = await send(http, query, variables, headers)
+                    refused.append((name, response, seconds))
+                ready = await http.get("/ready")
+                health = await http.get("/health")
+
+            started, statuses = time.monotonic(), list[int]()
+            while not statuses or statuses[-1] != 200:
+                assert time.monotonic() - started < 15, statuses
+                response, _ = await send(http, POSTS)
+                statuses.append(response.status_code)
+                await asyncio.sleep(0.1 if response.status_code != 200 else 0)
+            recovered = time.monotonic() - started
+            after = await asyncio.gather(
+                *(send(http, POSTS) for _ in range(10)),
+                *(send(http, VIEWER, headers=scene.bearer) for _ in range(5)),
+                send(http, CREATE, {"title": "Back"}, scene.bearer),
+            )
+            ready_again = await http.get("/ready")
+    # The figures, for `pytest -rP`: no assertion rests on them beyond the bounds.
+    print("while down:", ", ".join(f"{name} {seconds:.3f} s" for name, _, seconds in refused))
+    print(f"recovered {recovered:.2f} s after PostgreSQL was up; statuses {statuses}")
+
+    for name, response, seconds in refused:
+        assert seconds < 10, name
+        assert_refused(response, "SERVICE_UNAVAILABLE", "2")
+    assert ready.status_code == 503
+    assert health.status_code == 200
+    assert set(statuses) <= {200, 503}  # never a 500 from a connection that died
+    for response, _ in after:
+        assert_ok(response)
+    assert after[-1][0].json()["data"] == {"createPost": {"__typename": "PostSuccess"}}
+    assert ready_again.status_code == 200
+
+    # One warning per refused request, under its id; no error, no traceback.
+    lines = server_log(tmp_path)
+    warned = {line["request_id"] for line in lines if line["level"] == "WARNING"}
+    assert {response.headers["x-request-id"] for _, response, _ in refused} <= warned
+    assert not [line for line in lines if line["level"] == "ERROR" or "exc_info" in line]
+
+
+async def test_a_restart_between_requests_fails_no_request(
+    live_server: LiveServer, scene: Scene, postgres_cluster: PostgresCluster
+) -> None:
+    """Every pooled connection dies with the restart, and no request notices: each is
+    pinged before use and replaced."""
+    with live_server(**NO_LIMITS) as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+            warm = await asyncio.gather(
+                *(send(http, VIEWER, headers=scene.bearer) for _ in range(8))
+            )
+            postgres_cluster.stop()  # "fast": the pooled connections are closed under it
+            postgres_cluster.start()
+            after = await asyncio.gather(
+                *(send(http, POSTS) for _ in range(8)),
+                *(send(http, VIEWER, headers=scene.bearer) for _ in range(8)),
+                send(http, CREATE, {"title": "Restarted"}, scene.bearer),
+            )
+    for response, _ in (*warm, *after):
+        assert_ok(response)
+
+
+async def test_updates_blocked_by_a_row_lock_time_out_cleanly_and_leave_the_pool_whole(
+    live_server: LiveServer, scene: Scene, other_client: AsyncConnection
+) -> None:
+    env = {**NO_LIMITS, "AUDITQL_DB_LOCK_TIMEOUT_MS": "500", "AUDITQL_DB_POOL_SIZE": "2",
+           "AUDITQL_DB_MAX_OVERFLOW": "0", "AUDITQL_DB_POOL_TIMEOUT": "10"}  # fmt: skip
+    variables = {"id": scene.post_id, "title": "Blocked"}
+    with live_server(**env) as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+            assert_ok((await send(http, VIEWER, headers=scene.bearer))[0])
+            lock = "SELECT id FROM posts WHERE id = :id FOR UPDATE"
+            async with holding(other_client, lock, id=scene.post_key):
+                one, one_seconds = await send(http, UPDATE, variables, scene.bearer)
+                many = await asyncio.gather(
+                    *(send(http, UPDATE, variables, scene.bearer) for _ in range(10))
+                )
+                # The lock is still held: reads and an unrelated write go through.
+                reads = await asyncio.gather(
+                    *(send(http, POST, {"id": scene.post_id}, scene.bearer) for _ in range(10))
+                )
+                unrelated, _ = await send(http, CREATE, {"title": "Unrelated"}, scene.bearer)
+                in_use = await pool_in_use(http)
+            released, _ = await send(http, UPDATE, {**variables, "title": "Free"}, scene.bearer)
+    # They queue for the row: lock_timeout bounds each wait for a lock, and a waiter
+    # waits for the one ahead of it first, so the n-th fails after about n x 500 ms.
+    print(f"one blocked update: {one_seconds:.3f} s; ten at once on a pool of 2, seconds: "
+          f"{sorted(round(s, 2) for _, s in many)}")  # fmt: skip
+
+    assert one_seconds < 3
+    assert_refused(one, "TIMEOUT", "1")
+    for response, seconds in many:
+        assert seconds < 10
+        assert_refused(response, "TIMEOUT", "1")
+    for response, _ in reads:
+        assert assert_ok(response)["data"]["node"] == {"title": "Steady", "version": 1}
+    assert assert_ok(unrelated)["data"] == {"createPost": {"__typename": "PostSuccess"}}
+    assert in_use == 0
+    # Nothing of the timed-out updates was written; the one after the lock is.
+    assert assert_ok(released)["data"]["updatePost"]["post"] == {"title": "Free", "version": 2}
+    assert [e.action for e in await audit_entries(scene.database, scene.post_key)] == [
+        "create",
+        "update",
+    ]
+
+
+async def test_a_statement_past_statement_timeout_is_cancelled_and_answered_timeout(
+    live_server: LiveServer, scene: Scene, other_client: AsyncConnection
+) -> None:
+    env = {**NO_LIMITS, "AUDITQL_DB_STATEMENT_TIMEOUT_MS": "300", "AUDITQL_DB_LOCK_TIMEOUT_MS": "0"}
+    with live_server(**env) as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+            async with holding(other_client, "LOCK TABLE posts IN ACCESS EXCLUSIVE MODE"):
+                blocked, seconds = await send(http, POSTS)
+                async with other_client.engine.connect() as watcher:
+                    still_waiting = await waiting_on_locks(watcher)
+            unblocked, _ = await send(http, POSTS)
+    print(f"statement timeout answered in {seconds:.3f} s")
+
+    assert seconds < 5
+    assert_refused(blocked, "TIMEOUT", "1")
+    assert still_waiting == []  # cancelled on the server, not merely abandoned
+    assert_ok(unblocked)
+
+
+async def test_no_free_pooled_connection_within_the_pool_timeout_is_unavailable(
+    live_server: LiveServer, scene: Scene, other_client: AsyncConnection
+) -> None:
+    env = {**NO_LIMITS, "AUDITQL_DB_POOL_SIZE": "1", "AUDITQL_DB_MAX_OVERFLOW": "0",
+           "AUDITQL_DB_POOL_TIMEOUT": "1", "AUDITQL_DB_LOCK_TIMEOUT_MS": "20000"}  # fmt: skip
+    variables = {"id": scene.post_id, "title": "Patient"}
+    with live_server(**env) as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+            assert_ok((await send(http, VIEWER, headers=scene.bearer))[0])
+            lock = "SELECT id FROM posts WHERE id = :id FOR UPDATE"
+            async with holding(other_client, lock, id=scene.post_key):
+                # The update takes the only connection and waits for the row.
+                update = asyncio.create_task(send(http, UPDATE, variables, scene.bearer))
+                async with other_client.engine.connect() as watcher:
+                    deadline = time.monotonic() + 10
+                    while not await waiting_on_locks(watcher):
+                        assert time.monotonic() < deadline
+                        await asyncio.sleep(0.05)
+                starved, seconds = await send(http, POSTS)
+            updated, _ = await update
+            fed, _ = await send(http, POSTS)
+    print(f"pool timeout answered in {seconds:.3f} s")
+
+    assert seconds < 5
+    assert_refused(starved, "SERVICE_UNAVAILABLE", "2")
+    assert assert_ok(updated)["data"]["updatePost"]["post"] == {"title": "Patient", "version": 2}
+    assert_ok(fed)
