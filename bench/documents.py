@@ -1,0 +1,43 @@
+"""The GraphQL requests both endpoints answer, as the JSON bodies wrk sends."""
+
+from __future__ import annotations
+
+import orjson
+
+PAGE_SIZE = 50
+
+NEWEST_POSTS = (
+    f"query NewestPosts {{ posts(first: {PAGE_SIZE}) {{ edges {{ node {{ id title status "
+    "createdAt createdBy { id username } updatedBy { id username } tags { name } } } } }"
+)
+"""The read of issue 6: the 50 newest posts (the list's default order is newest first)."""
+
+CREATE_POST = (
+    "mutation CreatePost($input: CreatePostInput!) { createPost(input: $input) { "
+    "... on PostSuccess { post { id title slug status createdAt version } } "
+    "... on Error { code message } } }"
+)
+
+COUNTER = "{n}"
+"""Replaced by wrk (bench/wrk.lua) with a per-request counter: titles, and so the
+slugs made from them, must be unique among live posts."""
+
+
+def load_title(label: str, number: str = COUNTER) -> str:
+    """The title of the ``number``-th post that the wrk run ``label`` creates."""
+    return f"Bench {label} {number}"
+
+
+def read_body() -> bytes:
+    return orjson.dumps({"query": NEWEST_POSTS, "operationName": "NewestPosts"})
+
+
+def create_post_body(title: str) -> bytes:
+    """A createPost request; ``title`` may contain :data:`COUNTER`."""
+    return orjson.dumps(
+        {
+            "query": CREATE_POST,
+            "operationName": "CreatePost",
+            "variables": {"input": {"title": title}},
+        }
+    )

@@ -1,0 +1,86 @@
+"""What a server costs: CPU time and memory from /proc, statements from PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    cpu_seconds: float
+    """User plus system time of all its threads so far."""
+    rss_mb: float
+    peak_rss_mb: float
+    """The high-water mark of its resident memory (VmHWM)."""
+
+
+def sample(pid: int) -> ProcessSample:
+    # Fields 14 and 15 of /proc/<pid>/stat are utime and stime, in clock ticks; the
+    # command name (field 2) may contain spaces, so count from the closing parenthesis.
+    # Ref: https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    cpu = (int(fields[11]) + int(fields[12])) / _TICKS
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return ProcessSample(cpu, _megabytes(status["VmRSS"]), _megabytes(status["VmHWM"]))
+
+
+def wait_idle(pid: int, *, window: float = 0.1, timeout: float = 300) -> None:
+    """Return once the process has used at most one clock tick of CPU in each of two
+    ``window``-long spans in a row (one quiet span may just be a wait on the database).
+    When wrk stops, each of its connections has a request in flight, which the server
+    still finishes: the next run must not share the core with that work."""
+    deadline = time.monotonic() + timeout
+    last, quiet = sample(pid).cpu_seconds, 0
+    while quiet < 2:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {pid} is still busy {timeout} s after the load stopped")
+        time.sleep(window)
+        now = sample(pid).cpu_seconds
+        quiet = quiet + 1 if now - last <= 1.5 / _TICKS else 0
+        last = now
+
+
+def _megabytes(value: str) -> float:
+    amount, unit = value.split()
+    if unit != "kB":
+        raise ValueError(f"unexpected unit in /proc/<pid>/status: {value!r}")
+    return int(amount) / 1024
+
+
+class StatementCounter:
+    """Statements run in one database, as ``pg_stat_statements`` counts them.
+
+    It counts every statement a client executes (BEGIN, COMMIT and ROLLBACK too), by
+    normalised text; it does not see a connection-pool ping with an empty query
+    (``;``), which is a round trip but no statement. Its own queries run from another
+    database and are not counted.
+    """
+
+    def __init__(self, connection: asyncpg.Connection, database: str) -> None:
+        self._connection = connection
+        self._database = database
+
+    async def reset(self) -> None:
+        await self._connection.execute("SELECT pg_stat_statements_reset()")
+
+    async def counts(self) -> Counter[str]:
+        rows = await self._connection.fetch(
+            "SELECT query, calls FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)",
+            self._database,
+        )
+        counts: Counter[str] = Counter()
+        for row in rows:
+            counts[" ".join(row["query"].split())] += row["calls"]
+        return counts

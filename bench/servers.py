@@ -1,0 +1,116 @@
+"""The two endpoints under test, each one process pinned to one core.
+
+The service is the real ``auditql serve --no-migrate`` in production mode: JSON logs at
+WARNING (so logging is not what gets measured), rate limits off (wrk is one client
+asking as fast as it can), and a pool large enough for 32 concurrent requests. The
+reference runs under uvicorn with the same event loop and HTTP parser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import AUDITQL, ROOT, free_port
+
+POOL_SIZE = 32
+_START_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start one endpoint."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    log: Path
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str
+    """The GraphQL URL."""
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any AUDITQL_ setting of the caller's."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AUDITQL_")}
+    return {**base, **extra}
+
+
+def service(database_url: str, log: Path, core: int) -> Launch:
+    port = free_port()
+    env = _environment(
+        AUDITQL_DATABASE_URL=database_url,
+        AUDITQL_ENVIRONMENT="production",
+        AUDITQL_LOG_FORMAT="json",
+        AUDITQL_LOG_LEVEL="WARNING",
+        AUDITQL_PORT=str(port),
+        AUDITQL_DB_POOL_SIZE=str(POOL_SIZE),
+        AUDITQL_DB_MAX_OVERFLOW=str(POOL_SIZE),
+        # An empty budget disables the limit.
+        AUDITQL_RATE_LIMIT_PER_TOKEN="",
+        AUDITQL_RATE_LIMIT_PER_ADDRESS="",
+        AUDITQL_SIGN_IN_FAILURE_LIMIT="",
+    )
+    command = ["taskset", "-c", str(core), AUDITQL, "serve", "--no-migrate"]
+    return Launch("service", command, env, port, log)
+
+
+def reference(dsn: str, actor_id: int, log: Path, core: int) -> Launch:
+    port = free_port()
+    env = _environment(BENCH_DSN=dsn, BENCH_ACTOR_ID=str(actor_id), BENCH_POOL_SIZE=str(POOL_SIZE))
+    command = [
+        "taskset", "-c", str(core), sys.executable, "-m", "uvicorn",
+        "bench.reference:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    return Launch("reference", command, env, port, log)
+
+
+def _wait_healthy(endpoint: Endpoint, base: str, deadline: float) -> None:
+    while True:
+        if endpoint.process.poll() is not None:
+            raise RuntimeError(f"{endpoint.name} exited: {endpoint.log.read_text()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{endpoint.name} did not start: {endpoint.log.read_text()}")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running(*launches: Launch) -> Iterator[tuple[Endpoint, ...]]:
+    """Start them all at once; yield once each answers ``/health``; stop them after."""
+    endpoints: list[Endpoint] = []
+    try:
+        for launch in launches:
+            with launch.log.open("w") as output:
+                process = subprocess.Popen(launch.command, env=launch.env, cwd=ROOT,
+                                           stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
+            url = f"http://127.0.0.1:{launch.port}/graphql"
+            endpoints.append(Endpoint(launch.name, url, process, launch.log))
+        deadline = time.monotonic() + _START_SECONDS
+        for endpoint, launch in zip(endpoints, launches, strict=True):
+            _wait_healthy(endpoint, f"http://127.0.0.1:{launch.port}", deadline)
+        yield tuple(endpoints)
+    finally:
+        for endpoint in endpoints:
+            if endpoint.process.poll() is None:
+                endpoint.process.terminate()
+        for endpoint in endpoints:
+            endpoint.process.wait(timeout=30)
