@@ -36,6 +36,7 @@ from gql.rate_limit import RateLimiter
 from gql.request_id import RequestIdMiddleware, current_request_id
 from gql.schema import build_schema
 from gql.settings import Settings
+from gql.unexpected import UnexpectedErrorMiddleware
 from persistence.engine import Database
 
 
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(Mount("/graphql/assets", app=playground.assets_app()))
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(UnexpectedErrorMiddleware),
         Middleware(MetricsMiddleware, metrics=metrics),
         Middleware(
             CORSMiddleware,

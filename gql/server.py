@@ -36,5 +36,8 @@ def serve(settings: Settings, host: str, port: int) -> None:
         proxy_headers=settings.trust_proxy_headers,
         forwarded_allow_ips=settings.trusted_proxies,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        # Longer than a load balancer's idle timeout (60 s on many), so the server never
+        # closes a connection the balancer is about to reuse (which clients see as 502s).
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
     _Server(config).run()

@@ -64,6 +64,12 @@ class Settings(DatabaseSettings):
     shutdown_grace_seconds: int = Field(
         10, ge=0, description="on SIGTERM, how long in-flight requests may take to finish"
     )
+    keep_alive_seconds: int = Field(
+        75,
+        ge=1,
+        description="how long an idle client connection stays open; keep it above the "
+        "load balancer's idle timeout",
+    )
     ready_timeout_seconds: float = Field(
         2.0, gt=0, description="how long /ready waits for the database"
     )

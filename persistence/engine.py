@@ -33,6 +33,9 @@ from persistence.errors import DatabaseUnavailableError
 from persistence.settings import DatabaseSettings
 
 _WRITE_OPTION = "auditql_writer"
+# A failing statement's bound values are user input, emails, hashes: they stay out of
+# exception messages, and so out of logged tracebacks (the SQL itself is kept).
+_ENGINE_OPTIONS: dict[str, Any] = {"hide_parameters": True}
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -40,6 +43,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         engine = _create_async_engine(
             settings.database_url,
             echo=settings.db_echo,
+            **_ENGINE_OPTIONS,
             # How long a writer waits for SQLite's write lock before giving up.
             connect_args={"timeout": settings.db_lock_timeout_ms / 1000 or 5.0},
         )
@@ -53,6 +57,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     engine = _create_async_engine(
         settings.database_url,
         echo=settings.db_echo,
+        **_ENGINE_OPTIONS,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,

@@ -126,6 +126,14 @@ async def bob(app_database: Database) -> Person:
     return await make_person(app_database, "bob")
 
 
+@pytest.fixture
+async def served_database(database_url: str) -> AsyncIterator[Database]:
+    """The database a ``live_server`` serves, to arrange data and read what was written."""
+    database = Database.from_settings(Settings(database_url=database_url))
+    yield database
+    await database.dispose()
+
+
 LiveServer = Callable[..., contextlib.AbstractContextManager[Server]]
 
 

@@ -1,63 +1,111 @@
-"""Races on PostgreSQL, through HTTP: exactly one writer wins, the rest get typed errors,
-and the audit log records only what happened."""
+"""Races through a real ``auditql serve`` on PostgreSQL, 20 clients at once over their own
+HTTP connections: exactly one writer wins, the rest get typed errors, and the audit log
+records only what happened. Slugs are one such race: a post's slug is unique among live
+posts, and when ``createPost`` makes it from the title, one title means one slug, so
+twenty posts with one title make one post (the API does not number duplicates)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+import httpx
 import pytest
 
 from persistence.engine import Database
-from tests.gql.conftest import Person
+from tests.gql.conftest import LiveServer, make_person
 from tests.support.audit import audit_entries
 from tests.support.graphql import GraphQLClient
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 RACERS = 20
+CREATE_POST = """mutation($input: CreatePostInput!) { createPost(input: $input) {
+  __typename ... on PostSuccess { post { id } } ... on AlreadyExistsError { field } } }"""
+
+
+@pytest.fixture
+async def served(live_server: LiveServer) -> AsyncIterator[GraphQLClient]:
+    """A client of the live server with a connection for every racer."""
+    with live_server() as server:
+        limits = httpx.Limits(max_connections=RACERS, max_keepalive_connections=RACERS)
+        async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=30) as http:
+            yield GraphQLClient(http)
+
+
+async def race(
+    served: GraphQLClient, document: str, variables: Callable[[int], dict[str, Any]], token: str
+) -> list[dict[str, Any]]:
+    """The ``data`` of RACERS copies of one operation sent at once."""
+    return list(await asyncio.gather(
+        *(served.execute(document, variables(n), token=token) for n in range(RACERS))
+    ))  # fmt: skip
 
 
 async def test_concurrent_updates_with_one_expected_version_let_exactly_one_win(
-    client: GraphQLClient, app_database: Database, alice: Person
+    served: GraphQLClient, served_database: Database
 ) -> None:
-    created = await client.execute(
-        'mutation { createPost(input: {title: "Race"}) { ... on PostSuccess { post { id } } } }',
-        token=alice.token,
-    )
+    alice = await make_person(served_database, "alice")
+    created = await served.execute(CREATE_POST, {"input": {"title": "Race"}}, token=alice.token)
     post_id = created["createPost"]["post"]["id"]
     update = """mutation($input: UpdatePostInput!) { updatePost(input: $input) {
       __typename ... on PostSuccess { post { version } }
       ... on ConflictError { currentVersion } } }"""
 
-    results = await asyncio.gather(*(
-        client.execute(update, {"input": {"id": post_id, "title": f"Racer {n}",
-                                          "expectedVersion": 1}}, token=alice.token)
-        for n in range(RACERS)
-    ))  # fmt: skip
+    results = await race(served, update, lambda n: {"input": {
+        "id": post_id, "title": f"Racer {n}", "expectedVersion": 1}}, alice.token)  # fmt: skip
+
     outcomes = [r["updatePost"] for r in results]
     assert sorted(o["__typename"] for o in outcomes) == ["ConflictError"] * 19 + ["PostSuccess"]
     assert {o["currentVersion"] for o in outcomes if "currentVersion" in o} == {2}
-    final = await client.execute(
+    final = await served.execute(
         "query($id: ID!) { node(id: $id) { ... on Post { version } } }", {"id": post_id},
         token=alice.token,
     )  # fmt: skip
     assert final["node"]["version"] == 2
-    entries = await audit_entries(app_database)
+    entries = await audit_entries(served_database)
     assert [e.action for e in entries if e.entity_type == "posts"] == ["create", "update"]
 
 
 async def test_concurrent_creates_of_one_unique_name_make_one_row(
-    client: GraphQLClient, app_database: Database, admin: Person
+    served: GraphQLClient, served_database: Database
 ) -> None:
+    admin = await make_person(served_database, "admin", superuser=True)
     create = """mutation { createTag(input: {name: "contested"}) {
       __typename ... on AlreadyExistsError { field } } }"""
-    results = await asyncio.gather(
-        *(client.execute(create, token=admin.token) for _ in range(RACERS))
-    )
+
+    results = await race(served, create, lambda _: {}, admin.token)
+
     outcomes = sorted(r["createTag"]["__typename"] for r in results)
     assert outcomes == ["AlreadyExistsError"] * 19 + ["TagSuccess"]
     assert {r["createTag"].get("field") for r in results} == {None, "name"}
-    tags = await client.execute("{ tags { totalCount } }")
+    tags = await served.execute("{ tags { totalCount } }")
     assert tags["tags"]["totalCount"] == 1
-    entries = await audit_entries(app_database)
+    entries = await audit_entries(served_database)
     assert [e.action for e in entries if e.entity_type == "tags"] == ["create"]
+
+
+@pytest.mark.parametrize(
+    "post",
+    [lambda n: {"title": "Contested"}, lambda n: {"title": f"Racer {n}", "slug": "contested"}],
+    ids=["slug-from-the-title", "slug-given"],
+)
+async def test_concurrent_creates_of_one_slug_make_one_post(
+    served: GraphQLClient, served_database: Database, post: Callable[[int], dict[str, str]]
+) -> None:
+    alice = await make_person(served_database, "alice")
+
+    results = await race(served, CREATE_POST, lambda n: {"input": post(n)}, alice.token)
+
+    outcomes = [r["createPost"] for r in results]
+    typenames = sorted(o["__typename"] for o in outcomes)
+    assert typenames == ["AlreadyExistsError"] * 19 + ["PostSuccess"]
+    assert {o.get("field") for o in outcomes} == {None, "slug"}
+    [winner] = [o["post"]["id"] for o in outcomes if "post" in o]
+    found = await served.execute(
+        '{ post(slug: "contested") { id } posts { totalCount } }', token=alice.token
+    )
+    assert found == {"post": {"id": winner}, "posts": {"totalCount": 1}}
+    entries = await audit_entries(served_database)
+    assert [e.action for e in entries if e.entity_type == "posts"] == ["create"]

@@ -21,7 +21,10 @@ from tests.support.server import AUDITQL, ROOT
         ({"AUDITQL_LOG_LEVEL": "LOUD"}, "AUDITQL_LOG_LEVEL: must be DEBUG, INFO"),
         ({"AUDITQL_CORS_ALLOWED_ORIGINS": "*"}, "AUDITQL_CORS_ALLOWED_ORIGINS: '*' is not"),
         ({"AUDITQL_ENVIRONMENT": "production"}, "production mode refuses the embedded SQLite"),
-        ({"AUDITQL_RATE_LIMIT_PER_TOKEN": "lots"}, "AUDITQL_RATE_LIMIT_PER_TOKEN: 'lots' is not a rate"),
+        (
+            {"AUDITQL_RATE_LIMIT_PER_TOKEN": "lots"},
+            "AUDITQL_RATE_LIMIT_PER_TOKEN: 'lots' is not a rate",
+        ),
         ({"AUDITQL_RATE_LIMIT_STORAGE": "mysql://x"}, "AUDITQL_RATE_LIMIT_STORAGE: must be memory"),
     ],
 )

@@ -5,7 +5,7 @@ proxy headers only when the proxy is trusted; counters shared through Redis."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +26,6 @@ VIEWER = {"query": "{ viewer { username } }"}
 TAGS = {"query": "{ tags { totalCount } }"}
 LOGIN = """mutation($email: String!, $password: String!) {
   login(input: {email: $email, password: $password}) { __typename } }"""
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    """The live server's database, to arrange people and read what was written."""
-    database = Database.from_settings(Settings(database_url=database_url))
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +54,12 @@ def assert_rate_limited(response: httpx.Response, *, longest: int) -> None:
 
 
 async def test_a_token_over_its_budget_is_refused_while_other_tokens_are_not(
-    live_server: LiveServer, database: Database
+    live_server: LiveServer, served_database: Database
 ) -> None:
-    alice, bob = await make_person(database, "alice"), await make_person(database, "bob")
+    alice, bob = (
+        await make_person(served_database, "alice"),
+        await make_person(served_database, "bob"),
+    )
     with live_server(AUDITQL_RATE_LIMIT_PER_TOKEN="5/minute") as server:
         async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
             admitted = [await http.post("/graphql", json=VIEWER, headers=bearer(alice))
@@ -82,9 +77,9 @@ async def test_a_token_over_its_budget_is_refused_while_other_tokens_are_not(
 
 
 async def test_anonymous_requests_are_limited_per_address(
-    live_server: LiveServer, database: Database
+    live_server: LiveServer, served_database: Database
 ) -> None:
-    alice = await make_person(database, "alice")
+    alice = await make_person(served_database, "alice")
     with live_server(AUDITQL_RATE_LIMIT_PER_ADDRESS="3/minute") as server:
         async with httpx.AsyncClient(base_url=server.base) as http:
             anonymous = [(await http.post("/graphql", json=TAGS)) for _ in range(4)]
@@ -100,12 +95,12 @@ async def test_anonymous_requests_are_limited_per_address(
     ids=["trusted-proxy", "untrusted-proxy"],
 )
 async def test_forwarded_addresses_count_only_from_a_trusted_proxy(
-    live_server: LiveServer, database: Database, trusted: str, separate: bool
+    live_server: LiveServer, served_database: Database, trusted: str, separate: bool
 ) -> None:
     """The test client connects from 127.0.0.1: when that is a trusted proxy, each
     X-Forwarded-For address has its own budget and is what the audit log records; when
     it is not, the header is ignored and every request spends the peer's budget."""
-    admin_ = await make_person(database, "admin", superuser=True)
+    admin_ = await make_person(served_database, "admin", superuser=True)
     env = {"AUDITQL_TRUST_PROXY_HEADERS": "true", "AUDITQL_TRUSTED_PROXIES": trusted,
            "AUDITQL_RATE_LIMIT_PER_ADDRESS": "2/minute"}  # fmt: skip
 
@@ -123,7 +118,7 @@ async def test_forwarded_addresses_count_only_from_a_trusted_proxy(
                 headers={**bearer(admin_), **forwarded("198.51.100.7")},
             )
     assert [r.status_code for r in first] == [200, 200]
-    (entry,) = [e for e in await audit_entries(database) if e.entity_type == "tags"]
+    (entry,) = [e for e in await audit_entries(served_database) if e.entity_type == "tags"]
     if separate:
         assert other.status_code == 200
         assert entry.ip_address == "198.51.100.7"
@@ -174,9 +169,9 @@ async def test_failed_logins_are_throttled_per_address_and_per_account_alike_for
 
 
 async def test_rejected_tokens_spend_the_address_sign_in_budget(
-    live_server: LiveServer, database: Database
+    live_server: LiveServer, served_database: Database
 ) -> None:
-    alice = await make_person(database, "alice")
+    alice = await make_person(served_database, "alice")
     with live_server(AUDITQL_SIGN_IN_FAILURE_LIMIT="3/minute") as server:
         async with httpx.AsyncClient(base_url=server.base) as http:
             guesses = [
@@ -190,9 +185,9 @@ async def test_rejected_tokens_spend_the_address_sign_in_budget(
 
 
 async def test_processes_sharing_redis_share_one_budget(
-    live_server: LiveServer, database: Database, redis_url: str
+    live_server: LiveServer, served_database: Database, redis_url: str
 ) -> None:
-    alice = await make_person(database, "alice")
+    alice = await make_person(served_database, "alice")
     env = {"AUDITQL_RATE_LIMIT_STORAGE": redis_url, "AUDITQL_RATE_LIMIT_PER_TOKEN": "6/minute"}
     with live_server(**env) as one, live_server(**env) as two:
         async with httpx.AsyncClient() as http:
@@ -206,9 +201,9 @@ async def test_processes_sharing_redis_share_one_budget(
 
 
 async def test_an_unreachable_shared_store_lets_requests_through_and_says_so(
-    live_server: LiveServer, database: Database, tmp_path: Path
+    live_server: LiveServer, served_database: Database, tmp_path: Path
 ) -> None:
-    alice = await make_person(database, "alice")
+    alice = await make_person(served_database, "alice")
     env = {"AUDITQL_RATE_LIMIT_STORAGE": "redis://127.0.0.1:9/0"}  # discard port: closed
     with live_server(**env) as server:
         async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:

@@ -4,13 +4,11 @@ changes nothing. Through a real server on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from gql.settings import Settings
 from persistence.engine import Database
 from tests.gql.conftest import LiveServer, make_person
 from tests.support.audit import audit_entries
@@ -19,13 +17,6 @@ pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 MUTATION = 'mutation { createTag(input: {name: "csrf"}) { __typename } }'
 JSON_BODY = '{"query": "mutation { createTag(input: {name: \\"csrf\\"}) { __typename } }"}'
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database.from_settings(Settings(database_url=database_url))
-    yield database
-    await database.dispose()
 
 
 def refused_requests(http: httpx.AsyncClient, auth: dict[str, str]) -> dict[str, Any]:
@@ -45,8 +36,10 @@ def refused_requests(http: httpx.AsyncClient, auth: dict[str, str]) -> dict[str,
     }  # fmt: skip
 
 
-async def test_only_json_posts_are_executed(live_server: LiveServer, database: Database) -> None:
-    admin = await make_person(database, "admin", superuser=True)
+async def test_only_json_posts_are_executed(
+    live_server: LiveServer, served_database: Database
+) -> None:
+    admin = await make_person(served_database, "admin", superuser=True)
     auth = {"Authorization": f"Bearer {admin.token}"}
     with live_server() as server:
         async with httpx.AsyncClient(base_url=server.base) as http:
@@ -67,4 +60,4 @@ async def test_only_json_posts_are_executed(live_server: LiveServer, database: D
         assert "application/json" in error["message"]
     assert tags_before.json()["data"] == {"tags": {"totalCount": 0}}
     assert accepted.json()["data"] == {"createTag": {"__typename": "TagSuccess"}}
-    assert [e.entity_type for e in await audit_entries(database)].count("tags") == 1
+    assert [e.entity_type for e in await audit_entries(served_database)].count("tags") == 1
