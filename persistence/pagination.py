@@ -11,12 +11,11 @@ Ref: https://use-the-index-luke.com/no-offset
 from __future__ import annotations
 
 import base64
-import binascii
 import enum
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -24,6 +23,7 @@ from sqlalchemy import ColumnElement, and_, literal, or_, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from persistence.errors import InvalidCursorError, ValidationError
+from persistence.validation import text_problem
 
 T = TypeVar("T")
 
@@ -109,7 +109,10 @@ class Ordering:
             if signature != self.signature or len(values) != len(self.keys):
                 raise InvalidCursorError(argument)
             return [_from_json(key, value) for key, value in zip(self.keys, values, strict=True)]
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            # Anything a forged cursor can make the decoding raise: bad base64 or JSON
+            # (binascii.Error and UnicodeError are ValueErrors), JSON nested deeper than
+            # the parser recurses, a date-time outside the calendar once in UTC.
             raise InvalidCursorError(argument) from exc
 
 
@@ -125,11 +128,15 @@ def _to_json(value: Any) -> Any:
 
 def _from_json(key: SortKey, value: Any) -> Any:
     python_type = key.column.type.python_type
+    if python_type in (datetime, UUID) and not isinstance(value, str):
+        raise ValueError(f"cursor value for {key.name} is not a string")
+    if isinstance(value, str) and text_problem(value) is not None:
+        raise ValueError(f"cursor value for {key.name} is not text a database can compare")
     if python_type is datetime:
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive datetime in cursor")
-        return parsed
+        return parsed.astimezone(UTC)
     if python_type is UUID:
         return UUID(hex=value)
     if issubclass(python_type, enum.Enum):

@@ -37,8 +37,11 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; always spends one argon2 verification."""
+    # surrogatepass: text no password can hold (a lone surrogate) still costs one
+    # verification, and simply does not match.
+    secret = password.encode("utf-8", "surrogatepass")
     try:
-        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), secret) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -1,8 +1,9 @@
 """Checks every backend should make the same way, applied to every row written.
 
 SQLite does not enforce ``VARCHAR(n)`` and PostgreSQL reports an over-long value
-without naming the column; neither can store a NUL character in text; and a naive
-datetime would be stored as if it were UTC. So values are checked before they reach the
+without naming the column; neither can store a NUL character or a lone UTF-16
+surrogate in text (JSON lets a client send one as ``"\\ud800"``); and a naive datetime
+would be stored as if it were UTC. So values are checked before they reach the
 database, with the field named.
 """
 
@@ -18,6 +19,18 @@ from persistence.errors import ValidationError
 from persistence.history import added_values
 
 
+def text_problem(value: str) -> str | None:
+    """Why a database cannot store or compare ``value`` as text, if it cannot: the end
+    of a sentence naming the field, e.g. ``"must not contain NUL characters"``."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (no lone surrogates)"
+    return None
+
+
 def check_values(columns: Iterable[ColumnElement[Any]], values: Mapping[str, Any]) -> None:
     for column in columns:
         value = values.get(str(column.key))
@@ -25,8 +38,8 @@ def check_values(columns: Iterable[ColumnElement[Any]], values: Mapping[str, Any
             raise ValidationError(column.key, f"{column.key} must include a timezone.")
         if not isinstance(value, str):
             continue
-        if "\x00" in value:
-            raise ValidationError(column.key, f"{column.key} must not contain NUL characters.")
+        if (problem := text_problem(value)) is not None:
+            raise ValidationError(column.key, f"{column.key} {problem}.")
         length = getattr(column.type, "length", None)
         assert column.key is not None
         if isinstance(column.type, String) and length is not None and len(value) > length:

@@ -11,6 +11,7 @@ from gql.errors import NotAllowedError
 from gql.ids import int_key, parse_global_id, uuid_key
 from gql.resolvers.listing import list_connection
 from gql.resolvers.node import NodeLookup
+from gql.scalars import MAX_FILTER_LENGTH, filter_text
 from gql.types.audit_entry import AuditAction, AuditEntryType
 from gql.types.connection import Connection
 from persistence.models import AuditLog
@@ -24,7 +25,9 @@ class AuditLogFilter:
         default=None, description="The global id of the object the entries are about."
     )
     entity_type: str | None = strawberry.field(
-        default=None, description="A kind of row, e.g. `posts` or `post_tags`."
+        default=None,
+        description=f"A kind of row, e.g. `posts` or `post_tags`; at most {MAX_FILTER_LENGTH} "
+        "characters.",
     )
     action: AuditAction | None = None
     since: datetime | None = strawberry.field(default=None, description="At or after (UTC).")
@@ -66,7 +69,7 @@ class Query:
         f = filter or AuditLogFilter()
         where = AuditLogRepository.criteria(
             actor_id=int_key(f.actor_id, "User", "actorId") if f.actor_id is not None else None,
-            entity_type=f.entity_type,
+            entity_type=filter_text(f.entity_type, "filter.entityType"),
             entity_id=_entity_key(f.entity_id) if f.entity_id is not None else None,
             action=f.action.value if f.action is not None else None,
             since=f.since,

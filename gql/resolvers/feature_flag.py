@@ -20,6 +20,7 @@ from gql.ids import int_key, uuid_key
 from gql.mutations import perform, require_superuser, text
 from gql.resolvers.listing import list_connection
 from gql.resolvers.node import NodeLookup
+from gql.scalars import filter_text
 from gql.types.connection import Connection
 from gql.types.feature_flag import FeatureFlagType, FlagOverrideType
 from persistence import errors as domain
@@ -64,6 +65,7 @@ class Query:
 
     @strawberry.field(description="One flag by key; ask for `isEnabled` to evaluate it for you.")
     async def feature_flag(self, info: Info, key: str) -> FeatureFlagType | None:
+        key = filter_text(key, "key")
         async with info.context.database.reader() as session:
             return await FeatureFlagRepository(session).find_by_key(key)
 

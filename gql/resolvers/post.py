@@ -22,6 +22,7 @@ from gql.ids import int_key, uuid_key
 from gql.mutations import perform, require_owner, text
 from gql.resolvers.listing import list_connection
 from gql.resolvers.node import NodeLookup
+from gql.scalars import MAX_FILTER_LENGTH, filter_text
 from gql.types.connection import Connection
 from gql.types.post import PostStatusEnum, PostType
 from persistence import errors as domain
@@ -54,7 +55,9 @@ class PostFilter:
     author_id: strawberry.ID | None = strawberry.field(default=None, description="A User id.")
     tag_id: strawberry.ID | None = strawberry.field(default=None, description="A Tag id.")
     search: str | None = strawberry.field(
-        default=None, description="Text in the title or body, matched literally, any case."
+        default=None,
+        description="Text in the title or body, matched literally (`%` and `_` are not "
+        f"wildcards), any case; at most {MAX_FILTER_LENGTH} characters.",
     )
     created_after: datetime | None = None
     created_before: datetime | None = None
@@ -88,7 +91,7 @@ class Query:
                 statuses=f.status or (),
                 author_id=int_key(f.author_id, "User", "authorId") if f.author_id else None,
                 tag_id=uuid_key(f.tag_id, "Tag", "tagId") if f.tag_id else None,
-                search=f.search,
+                search=filter_text(f.search, "filter.search"),
                 created_after=f.created_after,
                 created_before=f.created_before,
             ),
@@ -99,7 +102,8 @@ class Query:
             order_by=order,
         )  # fmt: skip
 
-    @strawberry.field(description="One post by `id` or by `slug` (give exactly one).")
+    @strawberry.field(description="One post by `id` or by `slug` (give exactly one; a slug "
+                      f"has at most {MAX_FILTER_LENGTH} characters).")  # fmt: skip
     async def post(
         self, info: Info, id: strawberry.ID | None = None, slug: str | None = None
     ) -> PostType | None:
@@ -108,6 +112,7 @@ class Query:
         if id is not None:
             post: Post | None = await info.context.loaders.post_by_id.load(uuid_key(id, "Post"))
             return post
+        slug = filter_text(slug, "slug")
         async with info.context.database.reader() as session:
             posts = PostRepository(session)
             return await posts.find_by_slug(slug or "", posts.visible_to(info.context.viewer))

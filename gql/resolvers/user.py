@@ -20,6 +20,7 @@ from gql.ids import int_key
 from gql.mutations import perform, require_superuser, text
 from gql.resolvers.listing import list_connection
 from gql.resolvers.node import NodeLookup
+from gql.scalars import MAX_FILTER_LENGTH, filter_text
 from gql.types.connection import Connection
 from gql.types.user import UserType
 from persistence import errors as domain
@@ -28,6 +29,7 @@ from persistence.repositories.text import contains
 from persistence.repositories.user import UserRepository
 from persistence.security import hash_password
 from persistence.unit_of_work import UnitOfWork
+from persistence.validation import text_problem
 
 MIN_PASSWORD = 12
 
@@ -43,7 +45,9 @@ class UserOrder(enum.Enum):
 @strawberry.input
 class UserFilter:
     search: str | None = strawberry.field(
-        default=None, description="Text in the username or full name, matched literally."
+        default=None,
+        description="Text in the username or full name, matched literally, any case; at "
+        f"most {MAX_FILTER_LENGTH} characters.",
     )
     is_active: bool | None = strawberry.field(
         default=None, description="Superusers only; others always see active users."
@@ -77,8 +81,8 @@ class Query:
         viewer, f = info.context.viewer, filter or UserFilter()
         superuser = viewer is not None and viewer.is_superuser
         where = []
-        if f.search:
-            where.append(contains([User.username, User.full_name], f.search))
+        if search := filter_text(f.search, "filter.search"):
+            where.append(contains([User.username, User.full_name], search))
         if not superuser:
             where.append(User.is_active.is_(True))
         elif f.is_active is not None:
@@ -159,6 +163,9 @@ async def _password(value: str) -> str:
         raise domain.ValidationError(
             "password", f"password must be {MIN_PASSWORD} to 1024 characters."
         )
+    # Only its hash is stored, so the row checks never see it; argon2 hashes UTF-8.
+    if (problem := text_problem(value)) is not None:
+        raise domain.ValidationError("password", f"password {problem}.")
     # argon2id spends ~50 ms of CPU by design: keep it off the event loop.
     return await asyncio.to_thread(hash_password, value)
 

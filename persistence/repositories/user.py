@@ -8,6 +8,7 @@ from persistence.models.user import User
 from persistence.pagination import SearchResult, asc
 from persistence.repositories.text import contains
 from persistence.repository import BaseRepository
+from persistence.validation import text_problem
 
 
 class UserRepository(BaseRepository[User]):
@@ -16,7 +17,12 @@ class UserRepository(BaseRepository[User]):
     sortable = frozenset({"username", "created_at"})
 
     async def find_by_email(self, email: str) -> User | None:
-        return await self.get_one_by(email=email.strip().lower())
+        """None for an email no row can hold (a NUL, a lone surrogate): ``login`` passes
+        what the client typed, and PostgreSQL would refuse to compare it."""
+        email = email.strip().lower()
+        if text_problem(email) is not None:
+            return None
+        return await self.get_one_by(email=email)
 
     async def find_by_username(self, username: str) -> User | None:
         return await self.get_one_by(func.lower(User.username) == username.lower())

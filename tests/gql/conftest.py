@@ -134,13 +134,19 @@ async def served_database(database_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+NO_RATE_LIMITS = {
+    "AUDITQL_RATE_LIMIT_PER_TOKEN": "",
+    "AUDITQL_RATE_LIMIT_PER_ADDRESS": "",
+    "AUDITQL_SIGN_IN_FAILURE_LIMIT": "",
+}
+
 LiveServer = Callable[..., contextlib.AbstractContextManager[Server]]
 
 
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path) -> LiveServer:
     """Starts ``auditql serve`` on this test's database, in production mode with JSON
-    logs unless ``env`` says otherwise; its log is ``tmp_path / "server.log"``.
+    logs and no rate limits unless ``env`` says otherwise; its log is ``tmp_path / "server.log"``.
 
         with live_server(AUDITQL_RATE_LIMIT="5/minute") as server: ...
     """
@@ -152,6 +158,9 @@ def live_server(database_url: str, tmp_path: Path) -> LiveServer:
             "AUDITQL_ENVIRONMENT": "production",
             "AUDITQL_ALLOW_SQLITE_IN_PRODUCTION": "true",
             "AUDITQL_LOG_FORMAT": "json",
+            # Tests send requests faster than any client should; those about rate
+            # limits set the budgets they test.
+            **NO_RATE_LIMITS,
         }
         with serving({**defaults, **env}, tmp_path / "server.log", "--no-migrate") as server:
             yield server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -71,6 +72,17 @@ async def login(client: GraphQLClient, email: str, password: str) -> dict[str, A
     return dict((await client.execute(LOGIN, variables))["login"])
 
 
+async def login_escaped(client: GraphQLClient, email: str, password: str) -> dict[str, Any]:
+    """``login`` with the body encoded by ``json.dumps``, which escapes what httpx cannot
+    encode (a lone surrogate becomes ``\\ud800``, as a JavaScript client sends it)."""
+    variables = {"input": {"email": email, "password": password}}
+    response = await client.http.post(
+        "/graphql", content=json.dumps({"query": LOGIN, "variables": variables}),
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    return dict(response.json()["data"]["login"])
+
+
 async def viewer_of(client: GraphQLClient, token: str) -> str | None:
     viewer = (await client.execute(VIEWER, token=token))["viewer"]
     return None if viewer is None else str(viewer["username"])
@@ -108,6 +120,7 @@ async def test_every_failed_login_looks_the_same(
         await login(client, "carol@example.com", PASSWORD),  # deactivated
         await login(client, "bob@example.com", ""),  # no password at all
         await login(client, "bob@example.com", PASSWORD),
+        await login_escaped(client, "alice@example.com", "a\ud800b"),  # no password can be
     ]
     assert (failures[0]["__typename"], failures[0]["code"]) == (
         "InvalidCredentialsError", "INVALID_CREDENTIALS",
