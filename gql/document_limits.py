@@ -17,13 +17,9 @@ from graphql import (
     SelectionSetNode,
     ValidationContext,
 )
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
+from strawberry.extensions import max_aliases as aliases
+from strawberry.extensions import query_depth_limiter as depth
 
 from gql.settings import Settings
 
@@ -65,10 +61,15 @@ def max_root_fields(limit: int) -> type[ASTValidationRule]:
 
 
 def document_limits(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """The limiters as extension factories (never shared instances)."""
+    """The limiters as extension factories (never shared instances). The validation
+    rules are built once, so a document validated before is found in the validation
+    cache (its key holds the rule classes)."""
+    rules = [
+        depth.create_validator(settings.max_query_depth, should_ignore=None, callback=None),
+        aliases.create_validator(settings.max_aliases),
+        max_root_fields(settings.max_root_fields),
+    ]
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: AddValidationRules([max_root_fields(settings.max_root_fields)]),
+        lambda: AddValidationRules(rules),
     ]

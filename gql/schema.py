@@ -9,11 +9,12 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions import AddValidationRules, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from gql.document_cache import MAX_DOCUMENTS, DocumentCache
 from gql.document_limits import document_limits
 from gql.errors import ErrorPolicy
 from gql.resolvers import audit_log, auth, comment, feature_flag, post, tag, user
@@ -54,6 +55,10 @@ def build_schema(
     )
     mutation = merge_types("Mutation", tuple(m.Mutation for m in MODULES if hasattr(m, "Mutation")))
     extensions: list[type[SchemaExtension] | Any] = [
+        # Parsing and validating a document costs more than running a small one: both
+        # are done once per distinct document (bounded LRU caches, shared by requests).
+        DocumentCache,
+        lambda: ValidationCache(maxsize=MAX_DOCUMENTS),
         *observers,
         ErrorPolicy,
         *document_limits(settings),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 from types import FrameType
 
@@ -22,12 +23,26 @@ class _Server(uvicorn.Server):
             self._captured_signals.remove(sig)
 
 
+def _tune_garbage_collector() -> None:
+    """Fewer, cheaper collections. Everything built so far (modules, the schema, the
+    app) lives as long as the process: frozen, no collection scans it again. A request
+    allocates thousands of short-lived objects (rows, resolver frames), so the youngest
+    generation may grow to 50,000 before it is collected instead of 700; the older
+    generations are collected correspondingly less often. Measured: about 10% less CPU
+    per read request (see README, Performance)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve until SIGTERM or Ctrl-C. On SIGTERM new connections are refused at once,
     requests in flight get ``shutdown_grace_seconds`` to finish, then the database pool
     closes (the app's lifespan)."""
+    app = create_app(settings)
+    _tune_garbage_collector()
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         loop="uvloop",
