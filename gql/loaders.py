@@ -8,8 +8,9 @@ or primes the keys it changed.
 
 from __future__ import annotations
 
+from asyncio import Future
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
@@ -41,19 +42,35 @@ class PageKey(NamedTuple):
     after: str | None = None
 
 
+class Loader(DataLoader[K, V]):
+    """A DataLoader that can answer synchronously for a key it has already loaded."""
+
+    def __init__(self, batch_load_fn: Callable[[list[K]], Coroutine[Any, Any, list[V]]]) -> None:
+        self._futures: dict[K, Future[V]] = {}
+        super().__init__(batch_load_fn, cache_map=self._futures)
+
+    def now_or_later(self, key: K) -> V | Awaitable[V]:
+        """The value, if ``key`` is loaded already; else its (batched) load. A resolver
+        returning a plain value costs the executor no coroutine and no task."""
+        future = self._futures.get(key)
+        if future is not None and future.done() and not future.exception():
+            return future.result()
+        return self.load(key)
+
+
 def _loader(
     database: Database, batch: Callable[[AsyncSession, list[K]], Awaitable[Sequence[V]]]
-) -> DataLoader[K, V]:
+) -> Loader[K, V]:
     async def load(keys: list[K]) -> list[V]:
         async with database.reader() as session:
             return list(await batch(session, keys))
 
-    return DataLoader(load)
+    return Loader(load)
 
 
 def _by_id(
     database: Database, repository: type[BaseRepository[Any]], *where: ColumnElement[bool]
-) -> DataLoader[Any, Any]:
+) -> Loader[Any, Any]:
     async def batch(session: AsyncSession, ids: list[Any]) -> Sequence[Any]:
         repo = repository(session)
         if not where:
@@ -99,14 +116,14 @@ def _counts_by_parent(
 
 @dataclass(frozen=True)
 class Loaders:
-    user_by_id: DataLoader[int, User | None]
+    user_by_id: Loader[int, User | None]
     post_by_id: DataLoader[UUID, Post | None]
     comment_by_id: DataLoader[UUID, Comment | None]
     tag_by_id: DataLoader[UUID, Tag | None]
     feature_flag_by_id: DataLoader[UUID, FeatureFlag | None]
     flag_override_by_id: DataLoader[UUID, FlagOverride | None]
     audit_entry_by_id: DataLoader[UUID, AuditLog | None]
-    tags_by_post_id: DataLoader[UUID, list[Tag]]
+    tags_by_post_id: Loader[UUID, list[Tag]]
     comments_by_post_id: DataLoader[PageKey, Page[Comment]]
     comment_count_by_post_id: DataLoader[UUID, int]
     posts_by_author_id: DataLoader[PageKey, Page[Post]]

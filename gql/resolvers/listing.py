@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement
 
 from gql.context import Info
+from gql.prefetch import prefetch
 from gql.types.connection import Connection, page_request
 from persistence.pagination import SortKey
 from persistence.repository import BaseRepository
@@ -28,6 +29,7 @@ async def list_connection(
     database = info.context.database
     async with database.reader() as session:
         page = await repository(session).page(request, *where, order_by=order_by)
+    await prefetch(info, page.items)
 
     async def count() -> int:
         async with database.reader() as session:

@@ -32,16 +32,16 @@ class Audited(Node):
     )
 
     @strawberry.field(description="Who created it; null for the system or a deleted user.")
-    async def created_by(
+    def created_by(
         self, root: strawberry.Parent[Any], info: Info
     ) -> Annotated[UserType, strawberry.lazy("gql.types.user")] | None:
-        return await _user(info, root.created_by_id)
+        return _user(info, root.created_by_id)
 
     @strawberry.field(description="Who changed it last; null for the system or a deleted user.")
-    async def updated_by(
+    def updated_by(
         self, root: strawberry.Parent[Any], info: Info
     ) -> Annotated[UserType, strawberry.lazy("gql.types.user")] | None:
-        return await _user(info, root.updated_by_id)
+        return _user(info, root.updated_by_id)
 
     @strawberry.field(
         description="Its audit entries, newest first. Visible to superusers and to the "
@@ -64,5 +64,7 @@ class Audited(Node):
         return Connection.of(page, lambda: loaders.history_count_by_entity_id.load(entity_id))
 
 
-async def _user(info: Info, user_id: int | None) -> User | None:
-    return None if user_id is None else await info.context.loaders.user_by_id.load(user_id)
+def _user(info: Info, user_id: int | None) -> Any:
+    """The user, or (when a list did not load it already) the awaitable load: the
+    executor awaits what a resolver returns when it is awaitable."""
+    return None if user_id is None else info.context.loaders.user_by_id.now_or_later(user_id)

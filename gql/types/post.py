@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -11,7 +11,7 @@ from gql.types.audited import Audited
 from gql.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
 from gql.types.node import model_type_check
 from gql.types.tag import TagType
-from persistence.models import Post, PostStatus, Tag
+from persistence.models import Post, PostStatus
 
 if TYPE_CHECKING:
     from gql.types.comment import CommentType
@@ -35,8 +35,9 @@ class PostType(Audited):
     published_at: datetime | None = strawberry.field(description="When it was first published.")
 
     @strawberry.field(description="Its tags, by name.")
-    async def tags(self, root: strawberry.Parent[Post], info: Info) -> list[TagType]:
-        tags: list[Tag] = await info.context.loaders.tags_by_post_id.load(root.id)
+    def tags(self, root: strawberry.Parent[Post], info: Info) -> list[TagType]:
+        # The tags, or their awaitable load (see gql.prefetch).
+        tags: Any = info.context.loaders.tags_by_post_id.now_or_later(root.id)
         return tags
 
     @strawberry.field(description="Its comments, oldest first.")
