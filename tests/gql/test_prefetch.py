@@ -26,7 +26,7 @@ async def test_a_loaded_key_is_answered_now_and_an_unloaded_one_later() -> None:
     assert batches == [[1], [2, 3]]
 
 
-async def test_a_failed_load_is_retried_rather_than_answered() -> None:
+async def test_a_failed_load_is_never_answered_as_a_value() -> None:
     async def batch(keys: list[int]) -> list[str]:
         raise RuntimeError("down")
 
@@ -35,4 +35,7 @@ async def test_a_failed_load_is_retried_rather_than_answered() -> None:
     assert inspect.isawaitable(first)
     with pytest.raises(RuntimeError, match="down"):
         await first
-    assert inspect.isawaitable(loader.now_or_later(1))
+    again = loader.now_or_later(1)
+    assert inspect.isawaitable(again)  # the failure is awaited (and raised), not returned
+    with pytest.raises(RuntimeError, match="down"):
+        await again

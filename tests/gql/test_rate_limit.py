@@ -204,7 +204,8 @@ async def test_an_unreachable_shared_store_lets_requests_through_and_says_so(
     live_server: LiveServer, served_database: Database, tmp_path: Path
 ) -> None:
     alice = await make_person(served_database, "alice")
-    env = {"AUDITQL_RATE_LIMIT_STORAGE": "redis://127.0.0.1:9/0"}  # discard port: closed
+    env = {"AUDITQL_RATE_LIMIT_STORAGE": "redis://127.0.0.1:9/0",  # discard port: closed
+           "AUDITQL_RATE_LIMIT_PER_TOKEN": "5/minute"}  # fmt: skip
     with live_server(**env) as server:
         async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
             response = await http.post("/graphql", json=VIEWER, headers=bearer(alice))
