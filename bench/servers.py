@@ -17,9 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tests.support.server import AUDITQL, ROOT, free_port
+from tests.support.server import AUDITQL, ROOT, free_port, wait_healthy
 
 POOL_SIZE = 32
 _START_SECONDS = 60
@@ -81,18 +79,6 @@ def reference(dsn: str, actor_id: int, log: Path, core: int) -> Launch:
     return Launch("reference", command, env, port, log)
 
 
-def _wait_healthy(endpoint: Endpoint, base: str, deadline: float) -> None:
-    while True:
-        if endpoint.process.poll() is not None:
-            raise RuntimeError(f"{endpoint.name} exited: {endpoint.log.read_text()}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{endpoint.name} did not start: {endpoint.log.read_text()}")
-        time.sleep(0.1)
-
-
 @contextlib.contextmanager
 def running(*launches: Launch) -> Iterator[tuple[Endpoint, ...]]:
     """Start them all at once; yield once each answers ``/health``; stop them after."""
@@ -106,7 +92,8 @@ def running(*launches: Launch) -> Iterator[tuple[Endpoint, ...]]:
             endpoints.append(Endpoint(launch.name, url, process, launch.log))
         deadline = time.monotonic() + _START_SECONDS
         for endpoint, launch in zip(endpoints, launches, strict=True):
-            _wait_healthy(endpoint, f"http://127.0.0.1:{launch.port}", deadline)
+            base = f"http://127.0.0.1:{launch.port}"
+            wait_healthy(endpoint.name, endpoint.process, base, endpoint.log, deadline=deadline)
         yield tuple(endpoints)
     finally:
         for endpoint in endpoints:

@@ -230,10 +230,10 @@ def as_error(exc: domain.DomainError, *, fields: dict[str, str] | None = None) -
 def classify(error: GraphQLError) -> tuple[str, str]:
     """(code, message safe to show) for a top-level error."""
     original = error.original_error
-    if fault := database_fault(original):  # the database is down or busy: not a bug
-        return fault.code, fault.message
-    if client := _client_error(error):  # raised by us, or a literal refused in validation
-        return client.code, error.message
+    # Raised by us, a literal refused in validation, or the database down or busy (which
+    # is no bug): its own message, never the exception's text.
+    if client := _client_error(error):
+        return client.code, client.message
     if error.path is None:
         # Not from a resolver: the document or its variables were refused before any
         # field ran (syntax, validation, a value that does not fit its type).

@@ -6,6 +6,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql.sending import TrackedSend
+
 
 class _TooLargeError(Exception):
     pass
@@ -33,7 +35,6 @@ class BodyLimitMiddleware:
             await _too_large(self.max_bytes)(scope, receive, send)
             return
         received = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -44,14 +45,10 @@ class BodyLimitMiddleware:
                     raise _TooLargeError
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, tracked)
         except _TooLargeError:
-            if started:
+            if tracked.started:
                 raise
             await _too_large(self.max_bytes)(scope, receive, send)

@@ -82,31 +82,25 @@ class RateLimiter:
         while its address has no sign-in failures left; anyone else spends the
         address's."""
         if authorization is None:
-            return await self._spend(self._budgets.per_address, f"address:{address}")
-        refused = await self._exhausted(self._budgets.sign_in_failures, f"failures:{address}")
+            return await self._check(self._budgets.per_address, f"address:{address}", spend=True)
+        refused = await self.sign_in_refused(address)
         if refused is not None:
             return refused
         token = hash_token(authorization.strip().partition(" ")[2].strip())
-        return await self._spend(self._budgets.per_token, f"token:{token}")
+        return await self._check(self._budgets.per_token, f"token:{token}", spend=True)
 
     async def sign_in_refused(self, address: str, account: str | None = None) -> int | None:
         """None while sign-ins from ``address`` (for ``account``) may be tried, else the
         seconds to wait."""
         for key in _failure_keys(address, account):
-            refused = await self._exhausted(self._budgets.sign_in_failures, key)
+            refused = await self._check(self._budgets.sign_in_failures, key, spend=False)
             if refused is not None:
                 return refused
         return None
 
     async def sign_in_failed(self, address: str, account: str | None = None) -> None:
         for key in _failure_keys(address, account):
-            await self._spend(self._budgets.sign_in_failures, key)
-
-    async def _spend(self, budget: Budget, key: str) -> int | None:
-        return await self._check(budget, key, spend=True)
-
-    async def _exhausted(self, budget: Budget, key: str) -> int | None:
-        return await self._check(budget, key, spend=False)
+            await self._check(self._budgets.sign_in_failures, key, spend=True)
 
     async def _check(self, budget: Budget, key: str, *, spend: bool) -> int | None:
         """None when every window of ``budget`` has room (spending from each when

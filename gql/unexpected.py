@@ -12,10 +12,11 @@ import logging
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql.errors import UNEXPECTED
 from gql.request_id import current_request_id
+from gql.sending import TrackedSend
 
 logger = logging.getLogger("auditql.errors")
 
@@ -28,15 +29,9 @@ class UnexpectedErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except ClientDisconnect:
             # The client went away before sending its whole request: routine (a closed
             # tab, a load generator stopping), and there is nobody left to answer.
@@ -47,7 +42,7 @@ class UnexpectedErrorMiddleware:
                 "unexpected error outside GraphQL (request %s)", request_id,
                 extra={"request_id": request_id},
             )  # fmt: skip
-            if started:  # too late for an answer: the server closes the connection
+            if tracked.started:  # too late for an answer: the server closes the connection
                 raise
             extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
             response = JSONResponse(

@@ -32,7 +32,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from gql.ids import to_global_id
-from gql.settings import Settings
 from persistence.audit import AuditContext
 from persistence.engine import Database
 from persistence.unit_of_work import UnitOfWork
@@ -74,13 +73,11 @@ class Scene:
 
 
 @pytest.fixture
-async def scene(database_url: str) -> AsyncIterator[Scene]:
-    database = Database.from_settings(Settings(database_url=database_url))
-    alice = await make_person(database, "alice")
-    async with UnitOfWork(database, AuditContext(actor_id=alice.user.id)) as uow:
+async def scene(served_database: Database) -> Scene:
+    alice = await make_person(served_database, "alice")
+    async with UnitOfWork(served_database, AuditContext(actor_id=alice.user.id)) as uow:
         post = await create_post(uow, title="Steady")
-    yield Scene(database, alice.token, to_global_id("Post", post.id), post.id)
-    await database.dispose()
+    return Scene(served_database, alice.token, to_global_id("Post", post.id), post.id)
 
 
 @pytest.fixture

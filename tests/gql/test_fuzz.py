@@ -41,7 +41,6 @@ from schemathesis.specs.graphql.schemas import GraphQLSchema
 
 from gql.ids import to_global_id
 from gql.scalars import MAX_FILTER_LENGTH
-from gql.settings import Settings
 from persistence.audit import AuditContext
 from persistence.engine import Database
 from persistence.models import Comment, FeatureFlag, FlagOverride, Post, PostStatus, Tag
@@ -76,29 +75,25 @@ _DAY = timedelta(hours=23, minutes=59)
 DATETIMES = st.datetimes(timezones=st.timedeltas(-_DAY, _DAY).map(timezone)).map(datetime.isoformat)
 
 
-async def seed(database_url: str) -> tuple[str, dict[str, list[str]]]:
+async def seed(database: Database) -> tuple[str, dict[str, list[str]]]:
     """A superuser's token, and the global ids of a writer and their rows by type (not
     the superuser's own: a fuzzed ``updateUser`` must not lock the fuzz out)."""
-    database = Database.from_settings(Settings(database_url=database_url))
-    try:
-        admin = await make_person(database, "admin", superuser=True)
-        writer = await make_person(database, "writer")
-        async with UnitOfWork(database, AuditContext(actor_id=writer.user.id)) as uow:
-            uow.session.add_all([
-                Post(id=POST, title="Hello 100% a_b", slug="hello", body="Body \\ text",
-                     status=PostStatus.PUBLISHED, published_at=datetime.now(UTC)),
-                Post(id=DRAFT, title="Draft", slug="draft"),
-                Tag(id=TAG, name="news", color="#336699"),
-                FeatureFlag(id=FLAG, key="new.editor", name="New editor", rollout_percentage=50),
-            ])  # fmt: skip
-            await uow.session.flush()
-            uow.session.add_all([
-                Comment(id=COMMENT, post_id=POST, body="First!"),
-                FlagOverride(id=OVERRIDE, flag_id=FLAG, user_id=writer.user.id, enabled=True),
-            ])  # fmt: skip
-            await TagRepository(uow.session).set_post_tags(POST, [TAG])
-    finally:
-        await database.dispose()
+    admin = await make_person(database, "admin", superuser=True)
+    writer = await make_person(database, "writer")
+    async with UnitOfWork(database, AuditContext(actor_id=writer.user.id)) as uow:
+        uow.session.add_all([
+            Post(id=POST, title="Hello 100% a_b", slug="hello", body="Body \\ text",
+                 status=PostStatus.PUBLISHED, published_at=datetime.now(UTC)),
+            Post(id=DRAFT, title="Draft", slug="draft"),
+            Tag(id=TAG, name="news", color="#336699"),
+            FeatureFlag(id=FLAG, key="new.editor", name="New editor", rollout_percentage=50),
+        ])  # fmt: skip
+        await uow.session.flush()
+        uow.session.add_all([
+            Comment(id=COMMENT, post_id=POST, body="First!"),
+            FlagOverride(id=OVERRIDE, flag_id=FLAG, user_id=writer.user.id, enabled=True),
+        ])  # fmt: skip
+        await TagRepository(uow.session).set_post_tags(POST, [TAG])
     keys = {"Post": [POST, DRAFT], "Tag": [TAG], "Comment": [COMMENT], "FeatureFlag": [FLAG],
             "FlagOverride": [OVERRIDE]}  # fmt: skip
     ids = {type_name: [to_global_id(type_name, key) for key in of_type]
@@ -215,9 +210,9 @@ def fuzz(schema: GraphQLSchema, base: str, token: str, tally: Tally) -> None:
 
 
 async def test_fuzzed_operations_never_fail_on_the_server(
-    live_server: LiveServer, database_url: str
+    live_server: LiveServer, served_database: Database
 ) -> None:
-    token, ids = await seed(database_url)
+    token, ids = await seed(served_database)
     sdl = graphql.build_schema(SCHEMA.read_text())
     roots = (sdl.query_type, sdl.mutation_type)
     operations = {f"{root.name}.{name}" for root in roots if root for name in root.fields}

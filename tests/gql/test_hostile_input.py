@@ -22,7 +22,6 @@ import httpx
 import pytest
 
 from gql.scalars import MAX_FILTER_LENGTH
-from gql.settings import Settings
 from persistence.engine import Database
 from tests.gql.conftest import LiveServer, Person, make_person
 from tests.support.graphql import GraphQLClient, codes
@@ -89,12 +88,8 @@ FORGED_CURSORS = [
 
 
 @pytest.fixture
-async def superuser(database_url: str) -> Person:
-    database = Database.from_settings(Settings(database_url=database_url))
-    try:
-        return await make_person(database, "root", superuser=True)
-    finally:
-        await database.dispose()
+async def superuser(served_database: Database) -> Person:
+    return await make_person(served_database, "root", superuser=True)
 
 
 @pytest.fixture

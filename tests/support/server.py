@@ -31,6 +31,22 @@ class Server:
     process: subprocess.Popen[bytes]
 
 
+def wait_healthy(
+    name: str, process: subprocess.Popen[bytes], base: str, log: Path, *, deadline: float
+) -> None:
+    """Returns once ``base/health`` answers 200; fails with the log if the process
+    exits first or ``deadline`` (a ``time.monotonic()``) passes."""
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {log.read_text()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} did not start: {log.read_text()}")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[Server]:
     """``auditql serve`` on a free port, running once /health answers."""
@@ -43,16 +59,7 @@ def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[Server]:
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {log.read_text()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"server did not start: {log.read_text()}")
-            time.sleep(0.1)
+        wait_healthy("server", process, base, log, deadline=time.monotonic() + 60)
         yield Server(base, process)
     finally:
         if process.poll() is None:
