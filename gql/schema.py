@@ -17,6 +17,7 @@ from strawberry.types import ExecutionContext
 from gql.document_cache import MAX_DOCUMENTS, DocumentCache
 from gql.document_limits import document_limits
 from gql.errors import ErrorPolicy
+from gql.execution import lean_execution
 from gql.resolvers import audit_log, auth, comment, feature_flag, post, tag, user
 from gql.resolvers.node import node_query
 from gql.scalars import DateTime
@@ -66,7 +67,7 @@ def build_schema(
     if not settings.is_development:
         # Clients get the schema from schema.graphql, not from a production server.
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return Schema(
+    schema = Schema(
         query=query,
         mutation=mutation,
         types=NODE_TYPES,
@@ -76,3 +77,5 @@ def build_schema(
             scalar_map={datetime: DateTime},
         ),
     )
+    schema.execution_context_class = lean_execution(schema)
+    return schema

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from gql.context import Info
+from gql.context import Context, Info
 from gql.errors import NotAllowedError
+from gql.execution import LEAN, call_lean
 from gql.loaders import PageKey
 from gql.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
 from gql.types.node import Node
@@ -17,6 +18,20 @@ from persistence.models import User
 if TYPE_CHECKING:
     from gql.types.audit_entry import AuditEntryType
     from gql.types.user import UserType
+
+
+def creator(row: Any, context: Context, _type_name: str) -> Any:
+    return _user(context, row.created_by_id)
+
+
+def last_editor(row: Any, context: Context, _type_name: str) -> Any:
+    return _user(context, row.updated_by_id)
+
+
+def _user(context: Context, user_id: int | None) -> Any:
+    """The user, or (when a list did not load it already) the awaitable load: the
+    executor awaits what a resolver returns when it is awaitable."""
+    return None if user_id is None else context.loaders.user_by_id.now_or_later(user_id)
 
 
 @strawberry.interface(
@@ -31,17 +46,23 @@ class Audited(Node):
         "to make an update fail if someone else changed the object meanwhile."
     )
 
-    @strawberry.field(description="Who created it; null for the system or a deleted user.")
+    @strawberry.field(
+        description="Who created it; null for the system or a deleted user.",
+        metadata={LEAN: creator},
+    )
     def created_by(
         self, root: strawberry.Parent[Any], info: Info
     ) -> Annotated[UserType, strawberry.lazy("gql.types.user")] | None:
-        return _user(info, root.created_by_id)
+        return call_lean(creator, root, info)
 
-    @strawberry.field(description="Who changed it last; null for the system or a deleted user.")
+    @strawberry.field(
+        description="Who changed it last; null for the system or a deleted user.",
+        metadata={LEAN: last_editor},
+    )
     def updated_by(
         self, root: strawberry.Parent[Any], info: Info
     ) -> Annotated[UserType, strawberry.lazy("gql.types.user")] | None:
-        return _user(info, root.updated_by_id)
+        return call_lean(last_editor, root, info)
 
     @strawberry.field(
         description="Its audit entries, newest first. Visible to superusers and to the "
@@ -62,9 +83,3 @@ class Audited(Node):
         loaders, entity_id = info.context.loaders, str(root.id)
         page = await loaders.history_by_entity_id.load(PageKey(entity_id, first, after))
         return Connection.of(page, lambda: loaders.history_count_by_entity_id.load(entity_id))
-
-
-def _user(info: Info, user_id: int | None) -> Any:
-    """The user, or (when a list did not load it already) the awaitable load: the
-    executor awaits what a resolver returns when it is awaitable."""
-    return None if user_id is None else info.context.loaders.user_by_id.now_or_later(user_id)

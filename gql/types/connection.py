@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from gql.execution import LEAN, call_lean
 from persistence.pagination import Page, PageRequest
 
 T = TypeVar("T")
@@ -23,10 +24,19 @@ class PageInfo:
     end_cursor: str | None
 
 
+def edge_cursor(edge: Edge[Any], _context: Any, _type_name: str) -> str:
+    """Encoded only when selected: most list queries never ask for their cursors."""
+    return edge._page.cursor(edge.node)
+
+
 @strawberry.type(description="One item of a list, with the cursor to continue after it.")
 class Edge(Generic[T]):
-    cursor: str
     node: T
+    _page: strawberry.Private[Page[Any]]
+
+    @strawberry.field(metadata={LEAN: edge_cursor})
+    def cursor(self, root: strawberry.Parent[Edge[Any]], info: strawberry.Info) -> str:
+        return str(call_lean(edge_cursor, root, info))
 
 
 @strawberry.type(description="One page of a list. Page forwards with `first`/`after` "
@@ -43,7 +53,7 @@ class Connection(Generic[T]):
     @classmethod
     def of(cls, page: Page[Any], count: Callable[[], Awaitable[int]]) -> Connection[Any]:
         return cls(
-            edges=[Edge(cursor=page.cursor(item), node=item) for item in page.items],
+            edges=[Edge(node=item, _page=page) for item in page.items],
             page_info=PageInfo(
                 has_next_page=page.has_next_page,
                 has_previous_page=page.has_previous_page,

@@ -6,15 +6,22 @@ from typing import Any
 
 import strawberry
 
-from gql.context import Info
+from gql.context import Context, Info
+from gql.execution import LEAN, call_lean
 from gql.ids import to_global_id
+
+
+def global_id(row: Any, _context: Context, type_name: str) -> strawberry.ID:
+    return strawberry.ID(to_global_id(type_name, row.id))
 
 
 @strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
 class Node:
-    @strawberry.field(description="An opaque global id, unique across all types.")
+    @strawberry.field(
+        description="An opaque global id, unique across all types.", metadata={LEAN: global_id}
+    )
     def id(self, root: strawberry.Parent[Any], info: Info) -> strawberry.ID:
-        return strawberry.ID(to_global_id(info._raw_info.parent_type.name, root.id))
+        return call_lean(global_id, root, info)
 
 
 def model_type_check(model: type) -> Any:
