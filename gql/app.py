@@ -96,7 +96,7 @@ class GraphQLApp(GraphQL[Context, None]):
             settings=self.settings,
             database=database,
             viewer=viewer,
-            loaders=Loaders.for_request(database, viewer),
+            loaders=Loaders(database, viewer),
             rate_limiter=request.app.state.rate_limiter,
             request_id=current_request_id.get() or "-",
             client_address=client_address(request),

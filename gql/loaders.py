@@ -11,7 +11,7 @@ from __future__ import annotations
 from asyncio import Future
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
@@ -69,13 +69,18 @@ def _loader(
 
 
 def _by_id(
-    database: Database, repository: type[BaseRepository[Any]], *where: ColumnElement[bool]
+    database: Database,
+    repository: type[BaseRepository[Any]],
+    visible: Callable[[], ColumnElement[bool]] | None = None,
 ) -> Loader[Any, Any]:
+    """Rows by id, restricted to the ``visible`` ones: a condition built at the first
+    batch, so that a mutation priming the loader with what it wrote builds none."""
+
     async def batch(session: AsyncSession, ids: list[Any]) -> Sequence[Any]:
         repo = repository(session)
-        if not where:
+        if visible is None:
             return await repo.get_many(ids)
-        found = {row.id: row for row in await repo.list(repo.model.id.in_(ids), *where)}  # type: ignore[attr-defined]
+        found = {row.id: row for row in await repo.list(repo.model.id.in_(ids), visible())}  # type: ignore[attr-defined]
         return [found.get(id) for id in ids]
 
     return _loader(database, batch)
@@ -114,68 +119,97 @@ def _counts_by_parent(
     return _loader(database, batch)
 
 
-@dataclass(frozen=True)
 class Loaders:
-    user_by_id: Loader[int, User | None]
-    post_by_id: DataLoader[UUID, Post | None]
-    comment_by_id: DataLoader[UUID, Comment | None]
-    tag_by_id: DataLoader[UUID, Tag | None]
-    feature_flag_by_id: DataLoader[UUID, FeatureFlag | None]
-    flag_override_by_id: DataLoader[UUID, FlagOverride | None]
-    audit_entry_by_id: DataLoader[UUID, AuditLog | None]
-    tags_by_post_id: Loader[UUID, list[Tag]]
-    comments_by_post_id: DataLoader[PageKey, Page[Comment]]
-    comment_count_by_post_id: DataLoader[UUID, int]
-    posts_by_author_id: DataLoader[PageKey, Page[Post]]
-    post_count_by_author_id: DataLoader[int, int]
-    history_by_entity_id: DataLoader[PageKey, Page[AuditLog]]
-    history_count_by_entity_id: DataLoader[str, int]
-    overrides_by_flag_id: DataLoader[PageKey, Page[FlagOverride]]
-    override_count_by_flag_id: DataLoader[UUID, int]
-    override_by_flag_and_user: DataLoader[tuple[UUID, int], FlagOverride | None]
+    """One request's loaders, each made when a resolver first asks for it: a request
+    uses two or three of them."""
 
-    @classmethod
-    def for_request(cls, database: Database, viewer: User | None) -> Loaders:
-        visible_posts = PostRepository.visible_to(viewer)
+    def __init__(self, database: Database, viewer: User | None) -> None:
+        self._database = database
+        self._viewer = viewer
 
+    @cached_property
+    def _visible_posts(self) -> ColumnElement[bool]:
+        return PostRepository.visible_to(self._viewer)
+
+    @cached_property
+    def user_by_id(self) -> Loader[int, User | None]:
+        return _by_id(self._database, UserRepository)
+
+    @cached_property
+    def post_by_id(self) -> Loader[UUID, Post | None]:
+        return _by_id(self._database, PostRepository, lambda: self._visible_posts)
+
+    @cached_property
+    def comment_by_id(self) -> Loader[UUID, Comment | None]:
+        visible = CommentRepository.visible_to
+        return _by_id(self._database, CommentRepository, lambda: visible(self._viewer))
+
+    @cached_property
+    def tag_by_id(self) -> Loader[UUID, Tag | None]:
+        return _by_id(self._database, TagRepository)
+
+    @cached_property
+    def feature_flag_by_id(self) -> Loader[UUID, FeatureFlag | None]:
+        return _by_id(self._database, FeatureFlagRepository)
+
+    @cached_property
+    def flag_override_by_id(self) -> Loader[UUID, FlagOverride | None]:
+        return _by_id(self._database, FlagOverrideRepository)
+
+    @cached_property
+    def audit_entry_by_id(self) -> Loader[UUID, AuditLog | None]:
+        return _by_id(self._database, AuditLogRepository)
+
+    @cached_property
+    def tags_by_post_id(self) -> Loader[UUID, list[Tag]]:
         async def tags_by_post(session: AsyncSession, ids: list[UUID]) -> list[list[Tag]]:
             found = await TagRepository(session).tags_by_post(ids)
             return [found[i] for i in ids]
 
+        return _loader(self._database, tags_by_post)
+
+    @cached_property
+    def comments_by_post_id(self) -> DataLoader[PageKey, Page[Comment]]:
+        return _pages_by_parent(self._database, CommentRepository, Comment.post_id)
+
+    @cached_property
+    def comment_count_by_post_id(self) -> DataLoader[UUID, int]:
+        return _counts_by_parent(self._database, CommentRepository, Comment.post_id)
+
+    @cached_property
+    def posts_by_author_id(self) -> DataLoader[PageKey, Page[Post]]:
+        return _pages_by_parent(
+            self._database, PostRepository, Post.created_by_id, self._visible_posts
+        )
+
+    @cached_property
+    def post_count_by_author_id(self) -> DataLoader[int, int]:
+        return _counts_by_parent(
+            self._database, PostRepository, Post.created_by_id, self._visible_posts
+        )
+
+    @cached_property
+    def history_by_entity_id(self) -> DataLoader[PageKey, Page[AuditLog]]:
+        return _pages_by_parent(self._database, AuditLogRepository, AuditLog.entity_id)
+
+    @cached_property
+    def history_count_by_entity_id(self) -> DataLoader[str, int]:
+        return _counts_by_parent(self._database, AuditLogRepository, AuditLog.entity_id)
+
+    @cached_property
+    def overrides_by_flag_id(self) -> DataLoader[PageKey, Page[FlagOverride]]:
+        return _pages_by_parent(self._database, FlagOverrideRepository, FlagOverride.flag_id)
+
+    @cached_property
+    def override_count_by_flag_id(self) -> DataLoader[UUID, int]:
+        return _counts_by_parent(self._database, FlagOverrideRepository, FlagOverride.flag_id)
+
+    @cached_property
+    def override_by_flag_and_user(self) -> DataLoader[tuple[UUID, int], FlagOverride | None]:
         async def override_by_pair(
             session: AsyncSession, pairs: list[tuple[UUID, int]]
         ) -> list[FlagOverride | None]:
             found = await FlagOverrideRepository(session).find_pairs(pairs)
             return [found.get(pair) for pair in pairs]
 
-        return cls(
-            user_by_id=_by_id(database, UserRepository),
-            post_by_id=_by_id(database, PostRepository, visible_posts),
-            comment_by_id=_by_id(database, CommentRepository, CommentRepository.visible_to(viewer)),
-            tag_by_id=_by_id(database, TagRepository),
-            feature_flag_by_id=_by_id(database, FeatureFlagRepository),
-            flag_override_by_id=_by_id(database, FlagOverrideRepository),
-            audit_entry_by_id=_by_id(database, AuditLogRepository),
-            tags_by_post_id=_loader(database, tags_by_post),
-            comments_by_post_id=_pages_by_parent(database, CommentRepository, Comment.post_id),
-            comment_count_by_post_id=_counts_by_parent(
-                database, CommentRepository, Comment.post_id
-            ),
-            posts_by_author_id=_pages_by_parent(
-                database, PostRepository, Post.created_by_id, visible_posts
-            ),
-            post_count_by_author_id=_counts_by_parent(
-                database, PostRepository, Post.created_by_id, visible_posts
-            ),
-            history_by_entity_id=_pages_by_parent(database, AuditLogRepository, AuditLog.entity_id),
-            history_count_by_entity_id=_counts_by_parent(
-                database, AuditLogRepository, AuditLog.entity_id
-            ),
-            overrides_by_flag_id=_pages_by_parent(
-                database, FlagOverrideRepository, FlagOverride.flag_id
-            ),
-            override_count_by_flag_id=_counts_by_parent(
-                database, FlagOverrideRepository, FlagOverride.flag_id
-            ),
-            override_by_flag_and_user=_loader(database, override_by_pair),
-        )
+        return _loader(self._database, override_by_pair)
