@@ -9,12 +9,12 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, SchemaExtension, ValidationCache
+from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from gql.document_cache import MAX_DOCUMENTS, DocumentCache
+from gql.document_cache import DocumentCache
 from gql.document_limits import document_limits
 from gql.errors import ErrorPolicy
 from gql.execution import lean_execution
@@ -59,7 +59,6 @@ def build_schema(
         # Parsing and validating a document costs more than running a small one: both
         # are done once per distinct document (bounded LRU caches, shared by requests).
         DocumentCache,
-        lambda: ValidationCache(maxsize=MAX_DOCUMENTS),
         *observers,
         ErrorPolicy,
         *document_limits(settings),
