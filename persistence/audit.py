@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from uuid import UUID
 
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import Table, event, insert, inspect
 from sqlalchemy.orm import Mapper, Session, UOWTransaction
 
 from persistence.base import Base, utcnow
@@ -138,11 +138,15 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[dict[str, An
         check_values(mapper.local_table.columns, row)
     remember_rows(session, mapper.local_table.columns, rows)
     keys = [str(column.key) for column in mapper.primary_key]
+    # Core statements on the tables: the ORM's bulk path would only sort the same
+    # dicts into the same INSERTs, at about a third of the whole cost.
+    connection = session.connection()
+    table = cast(Table, mapper.local_table)
     if all(row.get(key) is not None for row in rows for key in keys):
-        session.execute(insert(model), rows)
+        connection.execute(insert(table), rows)
     else:  # database-generated keys (users): read them back in parameter order
-        stmt = insert(model).returning(*mapper.primary_key, sort_by_parameter_order=True)
-        for row, generated in zip(rows, session.execute(stmt, rows), strict=True):
+        stmt = insert(table).returning(*mapper.primary_key, sort_by_parameter_order=True)
+        for row, generated in zip(rows, connection.execute(stmt, rows), strict=True):
             row.update(zip(keys, generated, strict=True))
     options = _options(model)
     entries = [
@@ -160,7 +164,7 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[dict[str, An
         )
         for row in rows
     ]
-    session.execute(insert(AuditLog), entries)
+    connection.execute(insert(cast(Table, AuditLog.__table__)), entries)
 
 
 def _default_value(default: Any) -> Any:

@@ -285,8 +285,9 @@ class BaseRepository(Generic[T]):
         rows = [{k: v for k, v in inspect(e).dict.items() if k in keys} for e in entities]
         await self.session.run_sync(bulk_insert, self.model, rows)
         for entity, row in zip(entities, rows, strict=True):
-            for key in keys:
-                setattr(entity, key, row.get(key))
+            # What the database now holds, set as loaded state (no change events):
+            # make_transient_to_detached takes it as committed.
+            inspect(entity).dict.update({key: row.get(key) for key in keys})
             make_transient_to_detached(entity)
             self.session.add(entity)
         return entities
