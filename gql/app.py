@@ -50,14 +50,21 @@ class GraphQLApp(GraphQL[Context, None]):
             allow_queries_via_get=settings.is_development,
         )
         self.settings = settings
+        self._turns = asyncio.Semaphore(settings.max_concurrent_requests)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # Requests beyond the limit wait here, first come first served: serving them
+        # all at once interleaves their work, so each takes as long as all of them,
+        # and all of their rows are in memory at the same time.
+        async with self._turns:
             refusal = await self._refusal(Request(scope))
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
-        await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send)
 
     async def _refusal(self, request: Request) -> Response | None:
         """Why the request is answered without running GraphQL, if it is: not JSON, over

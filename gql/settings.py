@@ -70,6 +70,11 @@ class Settings(DatabaseSettings):
         description="how long an idle client connection stays open; keep it above the "
         "load balancer's idle timeout",
     )
+    max_concurrent_requests: int = Field(
+        8,
+        ge=1,
+        description="GraphQL requests served at once; the rest wait their turn in order",
+    )
     ready_timeout_seconds: float = Field(
         2.0, gt=0, description="how long /ready waits for the database"
     )

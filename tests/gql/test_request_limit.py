@@ -1,0 +1,62 @@
+"""AUDITQL_MAX_CONCURRENT_REQUESTS: requests over the limit wait their turn, and none is
+refused for it. A real ``auditql serve``; an update held up by a row lock is the request
+that takes its time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tests.gql.conftest import LiveServer
+from tests.gql.test_database_faults import (
+    NO_LIMITS,
+    POSTS,
+    UPDATE,
+    VIEWER,
+    Scene,
+    assert_ok,
+    holding,
+    other_client,
+    scene,
+    send,
+    waiting_on_locks,
+)
+
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+__all__ = ["other_client", "scene"]  # fixtures, used by name
+
+LOCK = "SELECT id FROM posts WHERE id = :id FOR UPDATE"
+
+
+@pytest.mark.parametrize(("limit", "read_waits"), [(1, True), (2, False)])
+async def test_a_request_over_the_limit_waits_for_a_turn(
+    live_server: LiveServer, scene: Scene, other_client: AsyncConnection, limit: int,
+    read_waits: bool,
+) -> None:  # fmt: skip
+    env = {**NO_LIMITS, "AUDITQL_MAX_CONCURRENT_REQUESTS": str(limit),
+           "AUDITQL_DB_LOCK_TIMEOUT_MS": "20000"}  # fmt: skip
+    variables = {"id": scene.post_id, "title": "Waited"}
+    with live_server(**env) as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+            assert_ok((await send(http, VIEWER, headers=scene.bearer))[0])
+            async with holding(other_client, LOCK, id=scene.post_key):
+                update = asyncio.create_task(send(http, UPDATE, variables, scene.bearer))
+                async with other_client.engine.connect() as watcher:
+                    deadline = time.monotonic() + 10
+                    while not await waiting_on_locks(watcher):
+                        assert time.monotonic() < deadline
+                        await asyncio.sleep(0.05)
+                read = asyncio.create_task(send(http, POSTS))
+                # With a free turn the read needs a few milliseconds; give it a second.
+                await asyncio.wait([read], timeout=1)
+                read_answered_during_the_lock = read.done()
+            updated, _ = await update
+            answered, _ = await read
+
+    assert read_answered_during_the_lock is not read_waits
+    assert assert_ok(updated)["data"]["updatePost"]["post"] == {"title": "Waited", "version": 2}
+    assert assert_ok(answered)["data"]["posts"]["edges"] == []  # the post is a draft
