@@ -9,7 +9,7 @@ import strawberry
 
 from gql.context import Context, Info
 from gql.errors import NotAllowedError
-from gql.execution import LEAN, call_lean
+from gql.lean import LEAN, call_lean
 from gql.loaders import PageKey
 from gql.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
 from gql.types.node import Node

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from gql.execution import LEAN, call_lean
+from gql.lean import LEAN, call_lean
 from persistence.pagination import Page, PageRequest
 
 T = TypeVar("T")

@@ -7,8 +7,8 @@ from typing import Any
 import strawberry
 
 from gql.context import Context, Info
-from gql.execution import LEAN, call_lean
 from gql.ids import to_global_id
+from gql.lean import LEAN, call_lean
 
 
 def global_id(row: Any, _context: Context, type_name: str) -> strawberry.ID:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from gql.context import Context, Info
-from gql.execution import LEAN, call_lean
+from gql.lean import LEAN, call_lean
 from gql.loaders import PageKey
 from gql.types.audited import Audited
 from gql.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request

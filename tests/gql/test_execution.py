@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import warnings
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -10,7 +13,8 @@ import pytest
 import strawberry
 from strawberry.extensions import SchemaExtension
 
-from gql.execution import LEAN, call_lean, lean_execution
+from gql.execution import lean_execution
+from gql.lean import LEAN, call_lean
 
 
 @strawberry.enum
@@ -37,6 +41,11 @@ def best_friend(row: Row, _context: Any, _type_name: str) -> Row | None:
     return row.friend
 
 
+def eventual_friend(row: Row, _context: Any, _type_name: str) -> Any:
+    """An awaitable, as a loader's answer is before its batch ran."""
+    return asyncio.sleep(0, result=row.friend)
+
+
 @strawberry.type
 class Thing:
     id: int
@@ -51,6 +60,11 @@ class Thing:
     @strawberry.field(metadata={LEAN: best_friend})
     def friend(self, root: strawberry.Parent[Row], info: strawberry.Info) -> Thing | None:
         friend: Any = call_lean(best_friend, root, info)
+        return friend
+
+    @strawberry.field(metadata={LEAN: eventual_friend})
+    async def later(self, root: strawberry.Parent[Row], info: strawberry.Info) -> Thing | None:
+        friend: Any = await call_lean(eventual_friend, root, info)
         return friend
 
     @strawberry.field
@@ -75,6 +89,9 @@ class Query:
 
 QUERIES = [
     "{ things { id name color } }",
+    "{ things { __typename id kind: __typename } }",
+    "{ things { id name @include(if: false) color @skip(if: true) friend { id } } }",
+    "{ things { id later { id color later { id } } } }",
     "{ things { id loud } }",
     "{ things { id color friend { id name loud color } } }",
     '{ things { id greeting(punctuation: "?") friend { greeting } } }',
@@ -97,9 +114,15 @@ def _answer(schema: strawberry.Schema, query: str) -> tuple[Any, list[tuple[str,
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_lean_execution_answers_like_strawberry(query: str) -> None:
+async def test_lean_execution_answers_like_strawberry(query: str) -> None:
     plain, lean = _schemas()
-    assert _answer(lean, query) == _answer(plain, query)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. a coroutine never awaited
+        expected, answered = await plain.execute(query), await lean.execute(query)
+        gc.collect()
+    assert answered.data == expected.data
+    errors = [(e.message, e.path) for e in answered.errors or []]
+    assert errors == [(e.message, e.path) for e in expected.errors or []]
 
 
 @pytest.mark.parametrize(
@@ -142,3 +165,20 @@ def test_an_extension_that_wraps_resolvers_still_sees_every_field() -> None:
     _, lean = _schemas([Recorder])
     assert lean.execute_sync("{ things { id color } }").errors is None
     assert seen == ["things", "id", "color", "id", "color"]
+
+
+def test_a_selection_that_reads_rows_is_completed_in_one_pass() -> None:
+    _, lean = _schemas()
+    executed: list[str] = []
+    context_class = lean.execution_context_class
+
+    class Counting(context_class):  # type: ignore[misc,valid-type]
+        def execute_field(self, parent_type: Any, *args: Any) -> Any:
+            executed.append(parent_type.name)
+            return super().execute_field(parent_type, *args)
+
+    lean.execution_context_class = Counting
+    data, errors = _answer(lean, "{ things { id color friend { id color } } }")
+    assert errors == []
+    assert data["things"][1] == {"id": 2, "color": "BLUE", "friend": {"id": 4, "color": "RED"}}
+    assert executed == ["Query"]  # only the root field; the plan completed the rest
