@@ -80,7 +80,7 @@ def _by_id(
         repo = repository(session)
         if visible is None:
             return await repo.get_many(ids)
-        found = {row.id: row for row in await repo.list(repo.model.id.in_(ids), visible())}  # type: ignore[attr-defined]
+        found = {row.id: row for row in await repo.list(repo.one_of(repo.model.id, ids), visible())}  # type: ignore[attr-defined]
         return [found.get(id) for id in ids]
 
     return _loader(database, batch)

@@ -24,7 +24,7 @@ class TagRepository(BaseRepository[Tag]):
         stmt = (
             select(PostTag.post_id, Tag)
             .join(Tag, Tag.id == PostTag.tag_id)
-            .where(PostTag.post_id.in_(set(post_ids)))
+            .where(self.one_of(PostTag.post_id, set(post_ids)))
             .order_by(Tag.name, Tag.id)
         )
         grouped: dict[Hashable, list[Tag]] = {post_id: [] for post_id in post_ids}
