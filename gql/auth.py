@@ -55,9 +55,8 @@ async def _user_of(database: Database, secret: str) -> User:
         found = await ApiTokenRepository(session).find_valid(hash_token(secret), now)
     if found is None:
         raise InvalidTokenError
-    token, user = found
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        async with UnitOfWork(database, AuditContext(actor_id=user.id)) as uow:
+    if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
+        async with UnitOfWork(database, AuditContext(actor_id=found.user.id)) as uow:
             tokens = ApiTokenRepository(uow.session)
-            await tokens.update(await tokens.get_or_raise(token.id), {"last_used_at": now})
-    return user
+            await tokens.update(await tokens.get_or_raise(found.token_id), {"last_used_at": now})
+    return found.user

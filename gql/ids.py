@@ -11,10 +11,15 @@ from uuid import UUID
 
 from gql.errors import BadUserInputError
 
+# base64.urlsafe_b64encode, without its two wrapper calls: a page of posts encodes 150.
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
 
 def to_global_id(type_name: str, key: UUID | int | str) -> str:
     raw = f"{type_name}:{key.hex if isinstance(key, UUID) else key}"
-    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+    return (
+        binascii.b2a_base64(raw.encode(), newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+    )
 
 
 def parse_global_id(value: str, argument: str = "id") -> tuple[str, str]:

@@ -13,6 +13,9 @@ from persistence.pagination import desc
 from persistence.repositories.text import contains
 from persistence.repository import BaseRepository
 
+# Built once: anonymous reads, the most frequent, all filter by it.
+_PUBLISHED: ColumnElement[bool] = Post.status == PostStatus.PUBLISHED
+
 
 class PostRepository(BaseRepository[Post]):
     model = Post
@@ -25,10 +28,9 @@ class PostRepository(BaseRepository[Post]):
         them; everything for superusers."""
         if viewer is not None and viewer.is_superuser:
             return true()
-        published: ColumnElement[bool] = Post.status == PostStatus.PUBLISHED
         if viewer is None:
-            return published
-        return or_(published, Post.created_by_id == viewer.id)
+            return _PUBLISHED
+        return or_(_PUBLISHED, Post.created_by_id == viewer.id)
 
     @staticmethod
     def criteria(
