@@ -148,6 +148,15 @@ async def waiting_on_locks(connection: AsyncConnection) -> list[str]:
     return list(rows.scalars())
 
 
+async def until_waiting_on_a_lock(connection: AsyncConnection) -> None:
+    """Returns once one of the server's queries waits for a lock (within 10 s)."""
+    async with connection.engine.connect() as watcher:
+        deadline = time.monotonic() + 10
+        while not await waiting_on_locks(watcher):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+
+
 async def pool_in_use(http: httpx.AsyncClient) -> float:
     """The server's ``auditql_db_pool_connections_in_use`` gauge."""
     families = text_string_to_metric_families((await http.get("/metrics")).text)
@@ -316,11 +325,7 @@ async def test_no_free_pooled_connection_within_the_pool_timeout_is_unavailable(
             async with holding(other_client, lock, id=scene.post_key):
                 # The update takes the only connection and waits for the row.
                 update = asyncio.create_task(send(http, UPDATE, variables, scene.bearer))
-                async with other_client.engine.connect() as watcher:
-                    deadline = time.monotonic() + 10
-                    while not await waiting_on_locks(watcher):
-                        assert time.monotonic() < deadline
-                        await asyncio.sleep(0.05)
+                await until_waiting_on_a_lock(other_client)
                 starved, seconds = await send(http, POSTS)
             updated, _ = await update
             fed, _ = await send(http, POSTS)

@@ -5,7 +5,6 @@ that takes its time."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
@@ -23,7 +22,7 @@ from tests.gql.test_database_faults import (
     other_client,
     scene,
     send,
-    waiting_on_locks,
+    until_waiting_on_a_lock,
 )
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -45,11 +44,7 @@ async def test_a_request_over_the_limit_waits_for_a_turn(
             assert_ok((await send(http, VIEWER, headers=scene.bearer))[0])
             async with holding(other_client, LOCK, id=scene.post_key):
                 update = asyncio.create_task(send(http, UPDATE, variables, scene.bearer))
-                async with other_client.engine.connect() as watcher:
-                    deadline = time.monotonic() + 10
-                    while not await waiting_on_locks(watcher):
-                        assert time.monotonic() < deadline
-                        await asyncio.sleep(0.05)
+                await until_waiting_on_a_lock(other_client)
                 read = asyncio.create_task(send(http, POSTS))
                 # With a free turn the read needs a few milliseconds; give it a second.
                 await asyncio.wait([read], timeout=1)
