@@ -9,10 +9,20 @@ that owns the session commits once, when the outcome is known.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, any_, bindparam, exists, func, inspect, select
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Select,
+    any_,
+    bindparam,
+    exists,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import MultipleResultsFound
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +43,8 @@ from persistence.mixins import SoftDeleteMixin, VersionMixin
 from persistence.pagination import Ordering, Page, PageRequest, SearchResult, SortKey
 
 T = TypeVar("T", bound=Base)
+
+_PREPARED: dict[tuple[type, str, str], Any] = {}
 
 # Stamped by the unit of work or the database; an update naming one of them is a bug.
 _PROTECTED = frozenset(
@@ -57,16 +69,33 @@ class BaseRepository(Generic[T]):
     def _id(self) -> InstrumentedAttribute[Any]:
         return self.model.id  # type: ignore[attr-defined, no-any-return]
 
-    def one_of(self, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
+    @property
+    def _dialect(self) -> str:
+        bind = self.session.bind
+        return "" if bind is None else bind.dialect.name
+
+    def one_of(
+        self, column: Any, values: Collection[Any] | None = None, *, parameter: str | None = None
+    ) -> ColumnElement[bool]:
         """``column IN values``; on PostgreSQL ``column = ANY(:values)``, one array
         parameter. An IN list is rendered anew for every execution (for 60 ids that
         cost more than the query), and each length is another statement for the driver
-        and the server to prepare; the array form is one statement for any length."""
-        bind = self.session.bind
-        if bind is not None and bind.dialect.name == "postgresql":
-            array = bindparam(None, list(values), type_=ARRAY(column.type))
+        and the server to prepare; the array form is one statement for any length.
+        Without ``values``, the values are the execution's parameter ``parameter``."""
+        value = None if values is None else list(values)
+        if self._dialect == "postgresql":
+            array = bindparam(parameter, value, type_=ARRAY(column.type))
             return column == any_(array)  # type: ignore[no-any-return]
-        return column.in_(values)  # type: ignore[no-any-return]
+        return column.in_(bindparam(parameter, value, expanding=True))  # type: ignore[no-any-return]
+
+    def prepared(self, name: str, build: Callable[[], Executable]) -> Executable:
+        """The statement ``build`` makes, made once per repository class and dialect:
+        building a statement costs about as much CPU as running a small one."""
+        key = (type(self), name, self._dialect)
+        statement = _PREPARED.get(key)
+        if statement is None:
+            statement = _PREPARED[key] = build()
+        return statement
 
     def statement(self, *, include_deleted: bool = False) -> Select[T]:
         """``SELECT model``, without soft-deleted rows unless asked for."""
@@ -128,14 +157,15 @@ class BaseRepository(Generic[T]):
             raise NotFoundError(self._entity, id)
         return found
 
-    async def get_many(
-        self, ids: Sequence[Any], *, options: Sequence[ORMOption] = ()
-    ) -> list[T | None]:
+    async def get_many(self, ids: Sequence[Any]) -> list[T | None]:
         """The rows with these ids, in the order of ``ids`` (None where missing)."""
         if not ids:
             return []
-        stmt = self.statement().where(self.one_of(self._id, set(ids))).options(*options)
-        found = {row.id: row for row in await self.session.scalars(stmt)}  # type: ignore[attr-defined]
+        stmt = self.prepared(
+            "get_many", lambda: self.statement().where(self.one_of(self._id, parameter="ids"))
+        )
+        rows = await self.session.scalars(stmt, {"ids": list(set(ids))})
+        found = {row.id: row for row in rows}
         return [found.get(id) for id in ids]
 
     async def get_one_by(self, *where: ColumnElement[bool], **filter_by: Any) -> T | None:

@@ -21,14 +21,17 @@ class TagRepository(BaseRepository[Tag]):
 
     async def tags_by_post(self, post_ids: Sequence[Hashable]) -> dict[Hashable, list[Tag]]:
         """Each post's tags, by name, in one statement."""
-        stmt = (
-            select(PostTag.post_id, Tag)
-            .join(Tag, Tag.id == PostTag.tag_id)
-            .where(self.one_of(PostTag.post_id, set(post_ids)))
-            .order_by(Tag.name, Tag.id)
+        stmt = self.prepared(
+            "tags_by_post",
+            lambda: (
+                select(PostTag.post_id, Tag)
+                .join(Tag, Tag.id == PostTag.tag_id)
+                .where(self.one_of(PostTag.post_id, parameter="post_ids"))
+                .order_by(Tag.name, Tag.id)
+            ),
         )
         grouped: dict[Hashable, list[Tag]] = {post_id: [] for post_id in post_ids}
-        for post_id, tag in await self.session.execute(stmt):
+        for post_id, tag in await self.session.execute(stmt, {"post_ids": list(set(post_ids))}):
             grouped[post_id].append(tag)
         return grouped
 
