@@ -13,10 +13,12 @@ import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from starlette.applications import Starlette
 
 from gql.app import create_app
@@ -31,6 +33,7 @@ from persistence.repositories.user import UserRepository
 from persistence.security import new_token
 from persistence.unit_of_work import UnitOfWork
 from tests.conftest import backend_url
+from tests.factories.post import create_post
 from tests.support.graphql import GraphQLClient
 from tests.support.postgres import PostgresCluster
 from tests.support.server import Server, serving
@@ -141,6 +144,39 @@ NO_RATE_LIMITS = {
 }
 
 LiveServer = Callable[..., contextlib.AbstractContextManager[Server]]
+
+
+@dataclass
+class Scene:
+    """The live server's database, an author with a token, and one of her posts (for
+    tests that hold locks on it while the server works)."""
+
+    database: Database
+    token: str
+    post_id: str
+    post_key: Any
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+async def scene(served_database: Database) -> Scene:
+    alice = await make_person(served_database, "alice")
+    async with UnitOfWork(served_database, AuditContext(actor_id=alice.user.id)) as uow:
+        post = await create_post(uow, title="Steady")
+    return Scene(served_database, alice.token, to_global_id("Post", post.id), post.id)
+
+
+@pytest.fixture
+async def other_client(database_url: str) -> AsyncIterator[AsyncConnection]:
+    """A connection of another client (not the server's ``auditql`` pool), to hold locks
+    and to look at ``pg_stat_activity``."""
+    engine = create_async_engine(database_url)
+    async with engine.connect() as connection:
+        yield connection
+    await engine.dispose()
 
 
 @pytest.fixture

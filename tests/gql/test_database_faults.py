@@ -21,7 +21,6 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gql.ids import to_global_id
-from persistence.audit import AuditContext
-from persistence.engine import Database
-from persistence.unit_of_work import UnitOfWork
-from tests.factories.post import create_post
-from tests.gql.conftest import LiveServer, make_person
+from tests.gql.conftest import LiveServer, Scene
 from tests.support.audit import audit_entries
 from tests.support.postgres import PostgresCluster
 
@@ -45,6 +39,7 @@ pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 # Rate limits off: the tests poll and fan out on purpose.
 NO_LIMITS = {"AUDITQL_RATE_LIMIT_PER_ADDRESS": "", "AUDITQL_RATE_LIMIT_PER_TOKEN": ""}
 POSTS = "{ posts(first: 5) { edges { node { title } } } }"
+ROW_LOCK = "SELECT id FROM posts WHERE id = :id FOR UPDATE"
 VIEWER = "{ viewer { username } }"
 POST = "query($id: ID!) { node(id: $id) { ... on Post { title version } } }"
 UPDATE = """mutation($id: ID!, $title: String!) { updatePost(input: {id: $id, title: $title}) {
@@ -56,38 +51,6 @@ LOGIN = """mutation { login(input: {email: "alice@example.com", password: "x"}) 
 SECRETS = ("SELECT", "UPDATE ", "posts.", "SQL", "asyncpg", "sqlalchemy", "Errno", "refused",
            "127.0.0.1", "lock timeout", "statement timeout", "canceling", "55P03", "57014",
            "Traceback", ".py", "Error:", "pool")  # fmt: skip
-
-
-@dataclass
-class Scene:
-    """The live server's database, an author with a token, and one of her posts."""
-
-    database: Database
-    token: str
-    post_id: str
-    post_key: Any
-
-    @property
-    def bearer(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-async def scene(served_database: Database) -> Scene:
-    alice = await make_person(served_database, "alice")
-    async with UnitOfWork(served_database, AuditContext(actor_id=alice.user.id)) as uow:
-        post = await create_post(uow, title="Steady")
-    return Scene(served_database, alice.token, to_global_id("Post", post.id), post.id)
-
-
-@pytest.fixture
-async def other_client(database_url: str) -> AsyncIterator[AsyncConnection]:
-    """A connection of another client (not the server's ``auditql`` pool), to hold locks
-    and to look at ``pg_stat_activity``."""
-    engine = create_async_engine(database_url)
-    async with engine.connect() as connection:
-        yield connection
-    await engine.dispose()
 
 
 async def send(
@@ -148,13 +111,22 @@ async def waiting_on_locks(connection: AsyncConnection) -> list[str]:
     return list(rows.scalars())
 
 
-async def until_waiting_on_a_lock(connection: AsyncConnection) -> None:
-    """Returns once one of the server's queries waits for a lock (within 10 s)."""
-    async with connection.engine.connect() as watcher:
-        deadline = time.monotonic() + 10
-        while not await waiting_on_locks(watcher):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+@contextlib.asynccontextmanager
+async def blocked_update(
+    http: httpx.AsyncClient, scene: Scene, other_client: AsyncConnection, title: str
+) -> AsyncIterator[asyncio.Task[tuple[httpx.Response, float]]]:
+    """An ``updatePost`` of the scene's post, sent once ``other_client`` locked its row
+    and yielded once the server's UPDATE waits for that lock (within 10 s); the lock is
+    released when the block ends."""
+    variables = {"id": scene.post_id, "title": title}
+    async with holding(other_client, ROW_LOCK, id=scene.post_key):
+        update = asyncio.create_task(send(http, UPDATE, variables, scene.bearer))
+        async with other_client.engine.connect() as watcher:
+            deadline = time.monotonic() + 10
+            while not await waiting_on_locks(watcher):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        yield update
 
 
 async def pool_in_use(http: httpx.AsyncClient) -> float:
@@ -258,8 +230,7 @@ async def test_updates_blocked_by_a_row_lock_time_out_cleanly_and_leave_the_pool
     with live_server(**env) as server:
         async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
             assert_ok((await send(http, VIEWER, headers=scene.bearer))[0])
-            lock = "SELECT id FROM posts WHERE id = :id FOR UPDATE"
-            async with holding(other_client, lock, id=scene.post_key):
+            async with holding(other_client, ROW_LOCK, id=scene.post_key):
                 one, one_seconds = await send(http, UPDATE, variables, scene.bearer)
                 many = await asyncio.gather(
                     *(send(http, UPDATE, variables, scene.bearer) for _ in range(10))
@@ -317,15 +288,11 @@ async def test_no_free_pooled_connection_within_the_pool_timeout_is_unavailable(
 ) -> None:
     env = {**NO_LIMITS, "AUDITQL_DB_POOL_SIZE": "1", "AUDITQL_DB_MAX_OVERFLOW": "0",
            "AUDITQL_DB_POOL_TIMEOUT": "1", "AUDITQL_DB_LOCK_TIMEOUT_MS": "20000"}  # fmt: skip
-    variables = {"id": scene.post_id, "title": "Patient"}
     with live_server(**env) as server:
         async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
             assert_ok((await send(http, VIEWER, headers=scene.bearer))[0])
-            lock = "SELECT id FROM posts WHERE id = :id FOR UPDATE"
-            async with holding(other_client, lock, id=scene.post_key):
-                # The update takes the only connection and waits for the row.
-                update = asyncio.create_task(send(http, UPDATE, variables, scene.bearer))
-                await until_waiting_on_a_lock(other_client)
+            # The update takes the only connection and waits for the row.
+            async with blocked_update(http, scene, other_client, "Patient") as update:
                 starved, seconds = await send(http, POSTS)
             updated, _ = await update
             fed, _ = await send(http, POSTS)

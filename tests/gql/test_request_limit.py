@@ -10,25 +10,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.gql.conftest import LiveServer
-from tests.gql.test_database_faults import (
-    NO_LIMITS,
-    POSTS,
-    UPDATE,
-    VIEWER,
-    Scene,
-    assert_ok,
-    holding,
-    other_client,
-    scene,
-    send,
-    until_waiting_on_a_lock,
-)
+from tests.gql.conftest import LiveServer, Scene
+from tests.gql.test_database_faults import NO_LIMITS, POSTS, VIEWER, assert_ok, blocked_update, send
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-__all__ = ["other_client", "scene"]  # fixtures, used by name
-
-LOCK = "SELECT id FROM posts WHERE id = :id FOR UPDATE"
 
 
 @pytest.mark.parametrize(("limit", "read_waits"), [(1, True), (2, False)])
@@ -38,13 +23,10 @@ async def test_a_request_over_the_limit_waits_for_a_turn(
 ) -> None:  # fmt: skip
     env = {**NO_LIMITS, "AUDITQL_MAX_CONCURRENT_REQUESTS": str(limit),
            "AUDITQL_DB_LOCK_TIMEOUT_MS": "20000"}  # fmt: skip
-    variables = {"id": scene.post_id, "title": "Waited"}
     with live_server(**env) as server:
         async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
             assert_ok((await send(http, VIEWER, headers=scene.bearer))[0])
-            async with holding(other_client, LOCK, id=scene.post_key):
-                update = asyncio.create_task(send(http, UPDATE, variables, scene.bearer))
-                await until_waiting_on_a_lock(other_client)
+            async with blocked_update(http, scene, other_client, "Waited") as update:
                 read = asyncio.create_task(send(http, POSTS))
                 # With a free turn the read needs a few milliseconds; give it a second.
                 await asyncio.wait([read], timeout=1)
