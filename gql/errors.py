@@ -21,6 +21,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.responses import JSONResponse, Response
 from strawberry.extensions import SchemaExtension
 
+from gql.redaction import SchemaNames, request_names
 from gql.request_id import current_request_id
 from persistence import errors as domain
 
@@ -249,21 +250,34 @@ def classify(error: GraphQLError) -> tuple[str, str]:
 
 
 class ErrorPolicy(SchemaExtension):
-    """Gives every top-level error a code and the request id, and masks the rest."""
+    """Gives every top-level error a code and the request id, and masks the rest. In
+    production, messages name nothing of the schema the request did not name
+    (:mod:`gql.redaction`)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
+        execution = self.execution_context
+        result = execution.result
         errors = getattr(result, "errors", None)
         if not errors:
             return
-        context = self.execution_context.context
+        context = execution.context
         request_id = getattr(context, "request_id", None)
-        result.errors = [self._present(error, request_id) for error in errors]  # type: ignore[union-attr]
+        names: SchemaNames | None = getattr(execution.schema, "redaction", None)
+        known = request_names(execution.query, execution.variables) if names else set()
+
+        def present(error: GraphQLError) -> GraphQLError:
+            code, message = classify(error)
+            if names is not None:
+                message = names.redact(error, message, known)
+            return self._present(error, request_id, code, message)
+
+        result.errors = [present(error) for error in errors]  # type: ignore[union-attr]
         _set_status(getattr(context, "response", None), errors)
 
-    def _present(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
-        code, message = classify(error)
+    def _present(
+        self, error: GraphQLError, request_id: str | None, code: str, message: str
+    ) -> GraphQLError:
         where = ".".join(map(str, error.path or ())) or "operation"
         original = error.original_error
         if original is not None and database_fault(original):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from uuid import UUID
 
 from gql.errors import BadUserInputError
@@ -42,7 +43,7 @@ def uuid_key(value: str, type_name: str, argument: str = "id") -> UUID:
             return UUID(hex=key)
     except ValueError:
         pass
-    raise BadUserInputError(f"{argument} is not a valid {type_name} id.")
+    raise _not_of(type_name, argument)
 
 
 def int_key(value: str, type_name: str, argument: str = "id") -> int:
@@ -50,4 +51,11 @@ def int_key(value: str, type_name: str, argument: str = "id") -> int:
     found, key = parse_global_id(value, argument)
     if found == type_name and key.isdigit() and len(key) < 19:
         return int(key)
-    raise BadUserInputError(f"{argument} is not a valid {type_name} id.")
+    raise _not_of(type_name, argument)
+
+
+def _not_of(type_name: str, argument: str) -> BadUserInputError:
+    """In words, not the type's name: production messages never name a type the
+    document did not (:mod:`gql.redaction`)."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", type_name).lower()
+    return BadUserInputError(f"{argument} is not the id of a {words}.")

@@ -18,6 +18,7 @@ from gql.document_cache import DocumentCache
 from gql.document_limits import document_limits
 from gql.errors import ErrorPolicy
 from gql.execution import lean_execution
+from gql.redaction import SchemaNames
 from gql.resolvers import audit_log, auth, comment, feature_flag, post, tag, user
 from gql.resolvers.node import node_query
 from gql.scalars import DateTime
@@ -38,6 +39,9 @@ NODE_TYPES = (
 
 
 class Schema(strawberry.Schema):
+    redaction: SchemaNames | None = None
+    """In production, what error messages must not name (:mod:`gql.redaction`)."""
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -77,4 +81,6 @@ def build_schema(
         ),
     )
     schema.execution_context_class = lean_execution(schema)
+    if not settings.is_development:
+        schema.redaction = SchemaNames(schema._schema)
     return schema

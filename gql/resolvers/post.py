@@ -108,7 +108,7 @@ class Query:
         self, info: Info, id: strawberry.ID | None = None, slug: str | None = None
     ) -> PostType | None:
         if (id is None) == (slug is None):
-            raise BadUserInputError("Give either id or slug.")
+            raise BadUserInputError("Name the post by exactly one of its arguments.")
         if id is not None:
             post: Post | None = await info.context.loaders.post_by_id.load(uuid_key(id, "Post"))
             return post
