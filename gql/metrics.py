@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from persistence.security import TOKEN_PREFIX
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _MAX_OPERATION_NAMES = 500
 # Paths are labels: only known routes, so a scanner cannot blow up the cardinality.
@@ -50,7 +52,7 @@ class Metrics:
         """Operation names come from clients: keep sane ones, a bounded number of them."""
         if name is None:
             return "anonymous"
-        if not _NAME.fullmatch(name):
+        if not _NAME.fullmatch(name) or TOKEN_PREFIX in name:  # a label is no place for a secret
             return "invalid"
         if name not in self._seen and len(self._seen) >= _MAX_OPERATION_NAMES:
             return "other"

@@ -1,5 +1,6 @@
 """A request id for every request: the caller's ``X-Request-ID`` when it is sane, else
-a new one; echoed in the response and carried by every log line of the request."""
+a new one; echoed in the response and carried by every log line and audit entry of the
+request. An id that carries an API token is not sane: it would be stored and logged."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from contextvars import ContextVar
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from persistence.security import TOKEN_PREFIX
 
 current_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -24,7 +27,8 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = Headers(scope=scope).get("x-request-id", "")
-        request_id = given if _SANE.fullmatch(given) else uuid.uuid4().hex
+        sane = _SANE.fullmatch(given) and TOKEN_PREFIX not in given
+        request_id = given if sane else uuid.uuid4().hex
         token = current_request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:
