@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.database = database = Database.from_settings(settings)
         app.state.rate_limiter = RateLimiter.from_settings(settings)
-        metrics.watch_pool(database.engine.pool.checkedout)  # type: ignore[attr-defined]
+        metrics.watch_pool(database.connections_in_use)
         try:
             yield
         finally:

@@ -28,6 +28,7 @@ from persistence.mixins import AuditOptions, SoftDeleteMixin
 from persistence.models.audit_log import AuditLog
 from persistence.references import remember_rows
 from persistence.validation import check_changed, check_values
+from persistence.write_guard import auditing
 
 Action = Literal["create", "update", "delete", "soft_delete", "restore"]
 
@@ -54,6 +55,12 @@ class AuditContext:
 
 class AuditingSession(Session):
     """The session class of a unit of work; see the module docstring."""
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        # The flush's statements (and the audit entries it appends) are audited: the
+        # write guard lets them through. Ref: persistence.write_guard
+        with auditing():
+            super().flush(objects)
 
     @property
     def audit_context(self) -> AuditContext:
@@ -112,6 +119,7 @@ def _record(session: AuditingSession, _flush: UOWTransaction) -> None:
         session.connection().execute(insert(AuditLog), entries)
 
 
+@auditing()
 def bulk_insert(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
     """INSERT many rows of ``model`` in one statement, stamped and audited.
 

@@ -5,14 +5,17 @@ Nothing here runs at import time. Two kinds of session come out of a ``Database`
 - ``reader()``: a short-lived session in autocommit mode for query resolvers and
   dataloader batches. Each concurrently running resolver gets its own, because an
   AsyncSession must never be shared between tasks; autocommit spares every batch a
-  BEGIN/ROLLBACK round trip.
+  BEGIN/ROLLBACK round trip. Its connections come from a pool of their own, read-only
+  in the database itself.
 - ``writer()``: the session a unit of work owns, in one transaction. On SQLite its
   transaction starts with BEGIN IMMEDIATE, taking the write lock up front, so two
   writers queue instead of failing with "database is locked" half-way through.
 
 On PostgreSQL every wait has a bound from the settings: a new connection
 ``db_connect_timeout``, a free pooled one ``db_pool_timeout``, each wait for a lock
-``db_lock_timeout_ms``, a whole statement ``db_statement_timeout_ms``. Pooled
+``db_lock_timeout_ms``, a whole statement ``db_statement_timeout_ms``, and every round
+trip ``db_command_timeout`` on this side, should the server stop answering; a unit of
+work spends at most its lock budget in the database (:mod:`persistence.deadlines`). Pooled
 connections the server closed (while it was down) are replaced at checkout instead of
 failing the first requests after it is back.
 """
@@ -30,8 +33,10 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from persistence.audit import AuditingSession, ReadOnlySession
+from persistence.deadlines import CLIENT_CHECK_INTERVAL_MS, Reachability, apply_deadlines
 from persistence.errors import DatabaseUnavailableError
 from persistence.settings import DatabaseSettings
+from persistence.write_guard import guard_writes
 
 _WRITE_OPTION = "auditql_writer"
 # A failing statement's bound values are user input, emails, hashes: they stay out of
@@ -39,7 +44,17 @@ _WRITE_OPTION = "auditql_writer"
 _ENGINE_OPTIONS: dict[str, Any] = {"hide_parameters": True}
 
 
-def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+def create_engine(
+    settings: DatabaseSettings,
+    *,
+    read_only: bool = False,
+    reachability: Reachability | None = None,
+) -> AsyncEngine:
+    """An engine on the settings' database. A ``read_only`` one's connections cannot
+    write, whatever is sent on them: PostgreSQL makes every transaction read-only
+    (``default_transaction_read_only``), SQLite refuses changes (``query_only``). Any
+    other refuses writes to a model's table outside the audit (:mod:`persistence.write_guard`).
+    Engines on one server share its ``reachability`` (:mod:`persistence.deadlines`)."""
     if settings.is_sqlite:
         engine = _create_async_engine(
             settings.database_url,
@@ -48,9 +63,24 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             # How long a writer waits for SQLite's write lock before giving up.
             connect_args={"timeout": settings.db_lock_timeout_ms / 1000 or 5.0},
         )
-        _configure_sqlite(engine)
-        return engine
-    server_settings = {"application_name": "auditql"}
+        _configure_sqlite(engine, read_only=read_only)
+    else:
+        engine = _create_postgresql_engine(settings, read_only, reachability or Reachability())
+    if not read_only:
+        guard_writes(engine)
+    return engine
+
+
+def _create_postgresql_engine(
+    settings: DatabaseSettings, read_only: bool, reachability: Reachability
+) -> AsyncEngine:
+    server_settings = {
+        "application_name": "auditql",
+        # A statement whose client went away (its deadline passed) stops within this.
+        "client_connection_check_interval": str(CLIENT_CHECK_INTERVAL_MS),
+    }
+    if read_only:
+        server_settings["default_transaction_read_only"] = "on"
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     if settings.db_lock_timeout_ms:
@@ -62,10 +92,15 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        # asyncpg's timeout bounds the whole attempt: TCP connect, TLS and start-up.
-        connect_args={"timeout": settings.db_connect_timeout, "server_settings": server_settings},
+        connect_args={
+            # asyncpg's timeout bounds the whole attempt: TCP connect, TLS and start-up.
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.command_timeout,
+            "server_settings": server_settings,
+        },
     )
-    _name_connect_failures(engine)
+    apply_deadlines(engine, settings.command_timeout, reachability)
+    _name_connect_failures(engine, reachability)
     _skip_closed_connections(engine)
     return engine
 
@@ -87,32 +122,42 @@ def _skip_closed_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError("the server closed this pooled connection")
 
 
-def _name_connect_failures(engine: AsyncEngine) -> None:
+def _name_connect_failures(engine: AsyncEngine, reachability: Reachability) -> None:
     """asyncpg lets the socket errors of a connection attempt through unwrapped (refused,
     unreachable, and its own connect timeout as TimeoutError, an OSError): here, where
-    they are known to come from connecting, they become DatabaseUnavailableError."""
+    they are known to come from connecting, they become DatabaseUnavailableError. While
+    the server is silent (it let an attempt time out), only the probe tries to connect."""
 
     # Ref: https://docs.sqlalchemy.org/en/20/core/events.html#sqlalchemy.events.DialectEvents.do_connect
     @event.listens_for(engine.sync_engine, "do_connect")
     def _connect(
         dialect: Dialect, _record: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any]
     ) -> Any:
+        reachability.check()
         try:
-            return dialect.connect(*cargs, **cparams)
+            connection = dialect.connect(*cargs, **cparams)
         except OSError as exc:
+            if isinstance(exc, TimeoutError):  # silent, not refusing: stop waiting on it
+                reachability.failed()
             raise DatabaseUnavailableError(
                 f"cannot connect to the database ({type(exc).__name__}: {exc})"
             ) from exc
+        reachability.answered()
+        return connection
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
+    pragmas = ["foreign_keys = ON", "journal_mode = WAL", "synchronous = NORMAL"]
+    if read_only:
+        pragmas.append("query_only = ON")  # last: setting WAL on a new file writes
+
     # Ref: https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl-asyncio-version
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy emit BEGIN itself (below) instead of the driver's implicit one.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in ("foreign_keys = ON", "journal_mode = WAL", "synchronous = NORMAL"):
+        for pragma in pragmas:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -126,18 +171,27 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 @dataclass(frozen=True)
 class Database:
-    """The engine and the two session factories every request draws from."""
+    """The engines and the two session factories every request draws from: units of
+    work write through ``engine``; reads go through ``read_engine``, a pool of its own
+    whose connections cannot write."""
 
     engine: AsyncEngine
     reader: async_sessionmaker[AsyncSession]
     writer: async_sessionmaker[AsyncSession]
+    read_engine: AsyncEngine | None = None
+    lock_budget: float | None = None
+    """Seconds each unit of work may spend in the database (None: unbounded)."""
 
     @classmethod
-    def from_engine(cls, engine: AsyncEngine) -> Database:
+    def from_settings(cls, settings: DatabaseSettings) -> Database:
+        reachability = Reachability()
+        engine = create_engine(settings, reachability=reachability)
+        read_engine = create_engine(settings, read_only=True, reachability=reachability)
         return cls(
             engine=engine,
+            read_engine=read_engine,
             reader=async_sessionmaker(
-                engine.execution_options(isolation_level="AUTOCOMMIT"),
+                read_engine.execution_options(isolation_level="AUTOCOMMIT"),
                 sync_session_class=ReadOnlySession,
                 expire_on_commit=False,
                 autoflush=False,
@@ -147,11 +201,17 @@ class Database:
                 sync_session_class=AuditingSession,
                 expire_on_commit=False,
             ),
+            lock_budget=None if settings.is_sqlite else settings.lock_budget,  # SQLite: one wait
         )
 
-    @classmethod
-    def from_settings(cls, settings: DatabaseSettings) -> Database:
-        return cls.from_engine(create_engine(settings))
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        return (self.engine,) if self.read_engine is None else (self.engine, self.read_engine)
+
+    def connections_in_use(self) -> int:
+        """Connections checked out of every pool."""
+        return sum(engine.pool.checkedout() for engine in self.engines)  # type: ignore[attr-defined]
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()

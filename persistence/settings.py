@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./auditql.db"
+MIN_COMMAND_TIMEOUT_S = 5.0
+LOCK_BUDGET_MARGIN_S = 0.5
+"""What a unit of work may spend in the database beyond ``db_lock_timeout_ms``: its
+statements' own time (milliseconds), with room to spare."""
 
 
 class DatabaseSettings(BaseSettings):
@@ -24,13 +30,54 @@ class DatabaseSettings(BaseSettings):
         3.0, gt=0, description="Seconds to wait for a new database connection."
     )
     db_statement_timeout_ms: int = Field(
-        15_000, ge=0, description="PostgreSQL statement_timeout in ms (0 = none)."
+        4_000, ge=0, description="PostgreSQL statement_timeout in ms (0 = none)."
     )
     db_lock_timeout_ms: int = Field(
-        3_000, ge=0, description="PostgreSQL lock_timeout in ms (0 = none)."
+        3_000,
+        ge=0,
+        description="PostgreSQL lock_timeout in ms (0 = none); a unit of work waits at "
+        f"most this plus {LOCK_BUDGET_MARGIN_S} s for the database in all.",
+    )
+    db_command_timeout: float = Field(
+        0,
+        ge=0,
+        description="Seconds a round trip to PostgreSQL may take before the server is "
+        "taken for unreachable; above the statement and lock timeouts (0: "
+        f"{MIN_COMMAND_TIMEOUT_S:g} s, or 1 s more than the longer of them).",
     )
     db_echo: bool = Field(False, description="Log every SQL statement (development aid).")
+
+    @model_validator(mode="after")
+    def _client_deadline_last(self) -> Self:
+        """A live server must get to cancel a slow statement itself (TIMEOUT) before
+        this side gives up on it as unreachable (SERVICE_UNAVAILABLE)."""
+        if self.db_command_timeout and self.db_command_timeout <= self._server_bound:
+            raise ValueError(
+                f"db_command_timeout ({self.db_command_timeout:g} s) must exceed the "
+                f"statement and lock timeouts ({self._server_bound:g} s)"
+            )
+        return self
+
+    @property
+    def _server_bound(self) -> float:
+        """The longest a live server lets a statement or a unit of work run, in seconds."""
+        return max(self.db_statement_timeout_ms / 1000, self.lock_budget or 0)
+
+    @property
+    def command_timeout(self) -> float:
+        """The client-side deadline of a round trip (see ``db_command_timeout``)."""
+        if self.db_command_timeout:
+            return self.db_command_timeout
+        return max(MIN_COMMAND_TIMEOUT_S, self._server_bound + 1)
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def lock_budget(self) -> float | None:
+        """Seconds one unit of work may spend in the database, if bounded: see
+        :mod:`persistence.deadlines`."""
+        if not self.db_lock_timeout_ms:
+            return None
+        return self.db_lock_timeout_ms / 1000 + LOCK_BUDGET_MARGIN_S

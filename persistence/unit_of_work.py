@@ -9,6 +9,9 @@ version, a dangling reference) are re-raised as the domain errors of
 ``persistence.errors``, chained to the original; those that mean "not now" (the
 database is unreachable, a lock or statement timed out) as its transient errors, which
 callers answer with "retry later", not as data. Repositories flush; only this commits.
+
+On PostgreSQL a unit of work spends at most ``Database.lock_budget`` seconds in the
+database, however many locks its statements wait for (:mod:`persistence.deadlines`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.audit import AUDIT_CONTEXT, AuditContext
+from persistence.deadlines import BUDGET, LockBudget
 from persistence.engine import Database
 from persistence.errors import InvalidReferenceError, translate
 from persistence.references import find_missing_reference, record_references
@@ -41,6 +45,9 @@ class UnitOfWork:
         if self._database.engine.dialect.name == "sqlite":
             record_references(self._session.sync_session)
         await self._session.begin()
+        if self._database.lock_budget is not None:
+            budget = LockBudget(self._database.lock_budget)
+            await self._session.connection(execution_options={BUDGET: budget})
         return self
 
     async def __aexit__(

@@ -12,6 +12,11 @@
 - A statement past ``statement_timeout`` is cancelled on the server and answered
   ``TIMEOUT``; a pool with no free connection within ``db_pool_timeout`` is answered
   ``SERVICE_UNAVAILABLE``.
+- PostgreSQL frozen (SIGSTOP: open connections, no answers, as in a partition): every
+  request is answered 503 ``SERVICE_UNAVAILABLE`` within the client-side deadline, and
+  at once while it stays frozen; thawed, the pool recovers within seconds.
+- Many updates waiting on one locked row: each waits at most its lock budget, never a
+  multiple of ``lock_timeout``.
 """
 
 from __future__ import annotations
@@ -291,9 +296,10 @@ async def test_no_free_pooled_connection_within_the_pool_timeout_is_unavailable(
     with live_server(**env) as server:
         async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
             assert_ok((await send(http, VIEWER, headers=scene.bearer))[0])
-            # The update takes the only connection and waits for the row.
+            # The update takes the only connection and waits for the row. (Reads have a
+            # pool of their own: another write is what finds none free.)
             async with blocked_update(http, scene, other_client, "Patient") as update:
-                starved, seconds = await send(http, POSTS)
+                starved, seconds = await send(http, CREATE, {"title": "Starved"}, scene.bearer)
             updated, _ = await update
             fed, _ = await send(http, POSTS)
     print(f"pool timeout answered in {seconds:.3f} s")
@@ -302,3 +308,81 @@ async def test_no_free_pooled_connection_within_the_pool_timeout_is_unavailable(
     assert_refused(starved, "SERVICE_UNAVAILABLE", "2")
     assert assert_ok(updated)["data"]["updatePost"]["post"] == {"title": "Patient", "version": 2}
     assert_ok(fed)
+
+
+async def test_a_frozen_postgresql_is_503_within_seconds_and_the_pool_recovers(
+    live_server: LiveServer, scene: Scene, postgres_cluster: PostgresCluster
+) -> None:
+    """The server keeps its default deadlines: 5 s for a round trip."""
+    with live_server(**NO_LIMITS) as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+            warm = await asyncio.gather(
+                *(send(http, POSTS) for _ in range(10)),
+                *(send(http, VIEWER, headers=scene.bearer) for _ in range(4)),
+            )
+            with postgres_cluster.frozen():
+                first = await asyncio.gather(
+                    *(send(http, POSTS) for _ in range(20)),
+                    *(send(http, VIEWER, headers=scene.bearer) for _ in range(5)),
+                    *(send(http, CREATE, {"title": "Frozen"}, scene.bearer) for _ in range(5)),
+                )
+                then = await asyncio.gather(*(send(http, POSTS) for _ in range(10)))
+                ready = await http.get("/ready")
+            started, statuses = time.monotonic(), list[int]()
+            while not statuses or statuses[-1] != 200:
+                assert time.monotonic() - started < 15, statuses
+                response, _ = await send(http, POSTS)
+                statuses.append(response.status_code)
+                await asyncio.sleep(0.1 if response.status_code != 200 else 0)
+            recovered = time.monotonic() - started
+            after = await asyncio.gather(
+                *(send(http, POSTS) for _ in range(10)),
+                send(http, CREATE, {"title": "Thawed"}, scene.bearer),
+            )
+    print("frozen, first requests, s:", sorted(round(s, 2) for _, s in first))
+    print("frozen, later requests, s:", sorted(round(s, 2) for _, s in then))
+    print(f"thawed: served again after {recovered:.2f} s; statuses {statuses}")
+
+    for response, _ in warm:
+        assert_ok(response)
+    for response, seconds in (*first, *then):
+        assert seconds < 7  # the 5 s deadline, and a little
+        assert_refused(response, "SERVICE_UNAVAILABLE", "2")
+    assert max(seconds for _, seconds in then) < 1  # known unreachable: refused at once
+    assert ready.status_code == 503
+    assert set(statuses) <= {200, 503}
+    for response, _ in after:
+        assert_ok(response)
+    assert after[-1][0].json()["data"] == {"createPost": {"__typename": "PostSuccess"}}
+
+
+async def test_waits_for_one_locked_row_never_add_up(
+    live_server: LiveServer, scene: Scene, other_client: AsyncConnection
+) -> None:
+    """Five updates queue for a row another transaction holds: the first waits for the
+    holder, the others for the first (the row's tuple lock), and a waiter handed the
+    tuple lock just before its own lock_timeout would start a second full wait. Each
+    is answered within its lock budget: lock_timeout plus half a second."""
+    variables = {"id": scene.post_id, "title": "Queued"}
+    rounds: list[list[tuple[httpx.Response, float]]] = []
+    with live_server(**NO_LIMITS, AUDITQL_DB_LOCK_TIMEOUT_MS="2000") as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+            assert_ok((await send(http, VIEWER, headers=scene.bearer))[0])
+            for _ in range(3):
+                async with holding(other_client, ROW_LOCK, id=scene.post_key):
+                    rounds.append(
+                        await asyncio.gather(
+                            *(send(http, UPDATE, variables, scene.bearer) for _ in range(5))
+                        )
+                    )
+                    async with other_client.engine.connect() as watcher:
+                        deadline = time.monotonic() + 2  # abandoned statements end too
+                        while await waiting_on_locks(watcher):
+                            assert time.monotonic() < deadline
+                            await asyncio.sleep(0.05)
+    print("seconds per round:", [sorted(round(s, 2) for _, s in one) for one in rounds])
+
+    for response, seconds in (answer for one in rounds for answer in one):
+        assert seconds < 3.3  # 2.5 s of budget, and a little; a second wait is 4 s
+        assert_refused(response, "TIMEOUT", "1")
+    assert [e.action for e in await audit_entries(scene.database, scene.post_key)] == ["create"]

@@ -30,7 +30,7 @@ def nested(depth: int) -> str:
 async def refused(
     client: GraphQLClient, database: Database, query: str, code: str = "GRAPHQL_VALIDATION_FAILED"
 ) -> str:
-    with count_statements(database.engine) as statements:
+    with count_statements(database) as statements:
         errors = await client.errors(query)
     assert codes(errors) == [code], errors
     assert statements == [], "a refused document must not reach the database"

@@ -182,12 +182,12 @@ async def test_refusals_happen_before_any_sql(
     """The request sends exactly what authentication sends, and nothing else."""
     client = EscapingClient(client.http)
     await client.execute("{ __typename }", token=superuser.token)  # settles the token's bookkeeping
-    with count_statements(app_database.engine) as baseline:
+    with count_statements(app_database) as baseline:
         await client.execute("{ __typename }", token=superuser.token)
     assert baseline, "authentication reads the token"
     for argument, field, document in FILTERS:
         for value in UNUSABLE.values():
-            with count_statements(app_database.engine) as statements:
+            with count_statements(app_database) as statements:
                 errors = await client.errors(document, {"v": value}, token=superuser.token)
             assert codes(errors) == ["BAD_USER_INPUT"], (field, errors)
             assert statements == baseline, (argument, field)

@@ -24,7 +24,7 @@ TRANSACTION = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION)\b", re.I
 async def statements_for(
     client: GraphQLClient, database: Database, query: str, n: int
 ) -> list[str]:
-    with count_statements(database.engine) as statements:
+    with count_statements(database) as statements:
         data = await client.execute(query, {"n": n})
     field = next(iter(data))
     assert len(data[field]["edges"]) == n

@@ -169,7 +169,7 @@ async def test_each_parent_gets_its_own_first_page_in_one_statement(database: Da
         }
     async with database.reader() as session:
         repo = CommentRepository(session)
-        with count_statements(database.engine) as statements:
+        with count_statements(database) as statements:
             pages = await repo.pages_by_parent(Comment.post_id, [p.id for p in posts], first=3)
         assert len(statements) == 1
         for post in posts:

@@ -4,10 +4,17 @@ are DatabaseUnavailableError; a lock or statement timeout (SQLite: its busy time
 DatabaseTimeoutError. The engine names a failed connection attempt itself, within
 ``db_connect_timeout``; the unit of work raises the rest chained to the driver's
 exception and writes nothing; read sessions let the driver's exception through, and
-``transient_fault`` recognises it. A broken rule or a bug is never taken for one."""
+``transient_fault`` recognises it. A broken rule or a bug is never taken for one.
+
+Client-side deadlines (persistence.deadlines): a unit of work's waits for locks never
+add up past its budget; a server that does not answer in time is taken for
+unreachable, and then costs later requests no wait until a probe finds it back. These
+also pin what the deadlines read inside asyncpg: if asyncpg stopped reading a
+connection's ``command_timeout`` per call, the lock budget test would fail."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import socket
@@ -134,7 +141,8 @@ async def test_a_statement_timeout_in_a_read_is_recognised_as_a_timeout(pg_url: 
 
 async def test_an_exhausted_pool_is_unavailable(pg_url: str) -> None:
     database = open_database(pg_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.2)
-    async with database.engine.connect() as taken:
+    assert database.read_engine is not None  # reads have a pool of their own: take it
+    async with database.read_engine.connect() as taken:
         await taken.execute(text("SELECT 1"))
         with pytest.raises(sa_exc.TimeoutError) as raised:
             await read_one(database)
@@ -194,4 +202,55 @@ async def test_broken_rules_and_bugs_are_not_transient(pg_url: str) -> None:
     for failure in failures:
         assert transient_fault(failure) is None, failure
         assert not isinstance(translate(failure), TransientError), failure
+    await database.dispose()
+
+
+async def test_a_unit_of_work_spends_at_most_its_lock_budget_across_statements(
+    pg_url: str,
+) -> None:
+    """Two waits of 1.5 s each fit in lock_timeout (2 s) one by one, but not in the
+    unit of work's budget (2.5 s) together: the second is cut short."""
+    database = open_database(pg_url, db_lock_timeout_ms=2000)
+    assert database.lock_budget == 2.5
+    async with database.engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t VALUES (2, 2)"))
+
+    async def release_after(seconds: float) -> None:
+        async with held(pg_url, "SELECT * FROM t WHERE id = 1 FOR UPDATE"):
+            await asyncio.sleep(seconds)
+
+    started = time.monotonic()
+    with pytest.raises(DatabaseTimeoutError) as raised:
+        async with held(pg_url, "SELECT * FROM t WHERE id = 2 FOR UPDATE"):
+            first = asyncio.create_task(release_after(1.5))
+            await asyncio.sleep(0.1)  # row 1 is held for 1.4 s more, row 2 throughout
+            async with UnitOfWork(database, SYSTEM) as uow:
+                await uow.session.execute(text("UPDATE t SET v = 3 WHERE id = 1"))
+                await first
+                await uow.session.execute(text("UPDATE t SET v = 3 WHERE id = 2"))
+    spent = time.monotonic() - started
+    print(f"two waits cut short after {spent:.2f} s")
+    assert "budget" in str(raised.value)
+    assert 2.4 < spent < 3.0  # a second full wait would have ended at 3.5 s
+    assert await read_one(database, "SELECT sum(v) FROM t") == 3  # nothing written
+    await database.dispose()
+
+
+async def test_a_server_that_stops_answering_costs_one_deadline_then_none(pg_url: str) -> None:
+    database = open_database(
+        pg_url, db_statement_timeout_ms=0, db_lock_timeout_ms=0, db_command_timeout=0.5
+    )
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailableError):
+        await read_one(database, "SELECT pg_sleep(3)")  # the server's silence, simulated
+    assert time.monotonic() - started < 1.5
+
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailableError, match="has not answered"):
+        await read_one(database)  # refused here, without a round trip
+    assert time.monotonic() - started < 0.1
+
+    await asyncio.sleep(1.1)  # the next probe's turn: it finds the server answering
+    assert await read_one(database) == 1
+    assert await read_one(database) == 1
     await database.dispose()
