@@ -54,6 +54,7 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY alembic/ alembic/
 COPY persistence/ persistence/
+COPY domain/ domain/
 COPY gql/ gql/
 # The build backend comes under the hashes of build-requirements.txt (uv verifies them).
 # `uv pip check` fails the build if requirements.lock no longer satisfies the project's
@@ -63,7 +64,7 @@ COPY gql/ gql/
 RUN /opt/build-tools/bin/uv pip install --quiet --python /opt/venv/bin/python --no-deps \
         --build-constraints /build/build-requirements.txt --editable . \
     && /opt/build-tools/bin/uv pip check --quiet --python /opt/venv/bin/python \
-    && python3 -m compileall -q --invalidation-mode checked-hash alembic persistence gql
+    && python3 -m compileall -q --invalidation-mode checked-hash alembic persistence domain gql
 
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
+from domain import tokens, users
 from gql.settings import Settings
 from persistence.audit import AuditContext
 from persistence.base import utcnow
 from persistence.engine import Database
 from persistence.errors import NotFoundError
-from persistence.models import ApiToken, Comment, FeatureFlag, Post, PostStatus, Tag, User
-from persistence.repositories.api_token import ApiTokenRepository
+from persistence.models import Comment, FeatureFlag, Post, PostStatus, Tag, User
 from persistence.repositories.comment import CommentRepository
 from persistence.repositories.feature_flag import FeatureFlagRepository
 from persistence.repositories.post import PostRepository
 from persistence.repositories.tag import TagRepository
 from persistence.repositories.user import UserRepository
-from persistence.security import hash_password, new_token
 from persistence.unit_of_work import UnitOfWork
 
 _BATCH = 500
@@ -43,32 +40,27 @@ async def create_user(
     *,
     superuser: bool,
 ) -> int:
-    password_hash = await asyncio.to_thread(hash_password, password) if password else None
+    """The new user's id; the same rules as the API's ``createUser``, as the system."""
     async with _database(settings) as database, UnitOfWork(database, AuditContext(None)) as uow:
-        user = await UserRepository(uow.session).add(
-            User(email=email, username=username, full_name=full_name,
-                 password_hash=password_hash, is_superuser=superuser)
+        user = await users.create_user(
+            uow, None, email=email, username=username, full_name=full_name,
+            password=password, is_superuser=superuser,
         )  # fmt: skip
         return user.id
 
 
-async def _issue(uow: UnitOfWork, user: User, name: str, ttl: timedelta | None) -> str:
-    token = new_token()
-    await ApiTokenRepository(uow.session).add(
-        ApiToken(user_id=user.id, name=name, token_hash=token.hash, prefix=token.prefix,
-                 expires_at=utcnow() + ttl if ttl else None)
-    )  # fmt: skip
-    return token.secret
-
-
-async def create_token(settings: Settings, email: str, name: str, ttl: timedelta | None) -> str:
+async def create_token(
+    settings: Settings, email: str, name: str, expires_in_days: int | None
+) -> str:
+    """A new token's secret, issued as the API's ``createApiToken`` issues it."""
     async with _database(settings) as database:
         async with database.reader() as session:
             user = await UserRepository(session).find_by_email(email)
         if user is None:
             raise NotFoundError("user", email)
         async with UnitOfWork(database, AuditContext(actor_id=user.id)) as uow:
-            return await _issue(uow, user, name, ttl)
+            secret, _ = await tokens.issue_token(uow, user, name, expires_in_days)
+            return secret
 
 
 async def seed_demo(
@@ -91,7 +83,7 @@ async def seed_demo(
                 FeatureFlag(key="new-editor", name="New editor", enabled=True,
                             rollout_percentage=50)
             )  # fmt: skip
-            token = await _issue(uow, admin, "demo", timedelta(days=30))
+            token, _ = await tokens.issue_token(uow, admin, "demo", 30)
         async with UnitOfWork(database, AuditContext(actor_id=ada.id)) as uow:
             posts = PostRepository(uow.session)
             hello = await posts.add(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import warnings
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -236,8 +235,7 @@ def create_token(
     """Issue an API token for a user and print it (it is shown only once)."""
     from gql import admin
 
-    ttl = timedelta(days=expires_in_days) if expires_in_days else None
-    typer.echo(asyncio.run(admin.create_token(settings(), email, name, ttl)))
+    typer.echo(asyncio.run(admin.create_token(settings(), email, name, expires_in_days)))
 
 
 @app.command("seed-demo")

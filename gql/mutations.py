@@ -37,24 +37,3 @@ async def perform(
             return await work(uow, viewer)
     except domain.DomainError as exc:
         return as_error(exc, fields=fields)
-
-
-def require_superuser(viewer: User) -> None:
-    if not viewer.is_superuser:
-        raise domain.ForbiddenError("Only superusers can do this.")
-
-
-def require_owner(viewer: User, obj: Any) -> None:
-    """Authors edit their own objects; superusers edit everything."""
-    if not (viewer.is_superuser or obj.created_by_id == viewer.id):
-        raise domain.ForbiddenError("Only its author and superusers can change this.")
-
-
-def text(value: str, field: str, *, max_length: int, min_length: int = 1) -> str:
-    """Trimmed text within bounds, or a ValidationError naming the field."""
-    value = value.strip()
-    if not min_length <= len(value) <= max_length:
-        raise domain.ValidationError(
-            field, f"{field} must be {min_length} to {max_length} characters."
-        )
-    return value

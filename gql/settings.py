@@ -12,6 +12,7 @@ from typing import Annotated, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from domain.tokens import MAX_TOKEN_DAYS
 from gql.rate_limit import parse_budget
 from persistence.settings import DEFAULT_DATABASE_URL, DatabaseSettings
 
@@ -78,7 +79,9 @@ class Settings(DatabaseSettings):
     ready_timeout_seconds: float = Field(
         2.0, gt=0, description="how long /ready waits for the database"
     )
-    token_ttl_days: int = Field(30, ge=1, description="lifetime of tokens issued by login")
+    token_ttl_days: int = Field(
+        30, ge=1, le=MAX_TOKEN_DAYS, description="lifetime of tokens issued by login"
+    )
     max_query_depth: int = Field(10, ge=1, description="deepest nesting a document may have")
     max_aliases: int = Field(15, ge=0, description="most aliases a document may use")
     max_tokens: int = Field(2000, ge=100, description="most lexical tokens a document may have")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Annotated
 
 import strawberry
 
+from domain import tokens
 from gql.context import Info
 from gql.errors import (
     InvalidCredentialsError,
@@ -16,20 +16,16 @@ from gql.errors import (
     ValidationError,
 )
 from gql.ids import uuid_key
-from gql.mutations import perform, text
+from gql.mutations import perform
 from gql.resolvers.listing import list_connection
 from gql.types.api_token import ApiTokenType
 from gql.types.connection import Connection
 from gql.types.user import UserType
-from persistence import errors as domain
-from persistence.base import utcnow
 from persistence.models import ApiToken, User
 from persistence.repositories.api_token import ApiTokenRepository
 from persistence.repositories.user import UserRepository
-from persistence.security import new_token, verify_password
+from persistence.security import verify_password
 from persistence.unit_of_work import UnitOfWork
-
-MAX_TOKEN_DAYS = 365
 
 
 @strawberry.type
@@ -55,7 +51,7 @@ class LoginInput:
 class CreateApiTokenInput:
     name: str = strawberry.field(description="What the token is for; 1-100 characters.")
     expires_in_days: int | None = strawberry.field(
-        default=None, description=f"1-{MAX_TOKEN_DAYS}; none means it never expires."
+        default=None, description=f"1-{tokens.MAX_TOKEN_DAYS}; none means it never expires."
     )
 
 
@@ -85,16 +81,6 @@ RevokeApiTokenResult = Annotated[
 ]
 
 
-async def _issue(uow: UnitOfWork, user: User, name: str, days: int | None) -> TokenSuccess:
-    token = new_token()
-    expires_at = utcnow() + timedelta(days=days) if days else None
-    stored = await ApiTokenRepository(uow.session).add(
-        ApiToken(user_id=user.id, name=name, token_hash=token.hash, prefix=token.prefix,
-                 expires_at=expires_at)
-    )  # fmt: skip
-    return TokenSuccess(token=token.secret, api_token=stored, user=user)
-
-
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Exchange an email and password for a token. Every "
@@ -113,19 +99,20 @@ class Mutation:
             await limiter.sign_in_failed(address, input.email)
             return InvalidCredentialsError(message="Wrong email or password.")
         async with context.unit_of_work(actor=user) as uow:
-            return await _issue(uow, user, "login", context.settings.token_ttl_days)
+            secret, stored = await tokens.issue_token(
+                uow, user, "login", context.settings.token_ttl_days
+            )
+        return TokenSuccess(token=secret, api_token=stored, user=user)
 
     @strawberry.mutation(description="Make a new API token for yourself.")
     async def create_api_token(
         self, info: Info, input: CreateApiTokenInput
     ) -> CreateApiTokenResult:
         async def work(uow: UnitOfWork, viewer: User) -> TokenSuccess:
-            days = input.expires_in_days
-            if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
-                raise domain.ValidationError(
-                    "expires_in_days", f"expiresInDays must be 1-{MAX_TOKEN_DAYS}."
-                )
-            return await _issue(uow, viewer, text(input.name, "name", max_length=100), days)
+            secret, stored = await tokens.issue_token(
+                uow, viewer, input.name, input.expires_in_days
+            )
+            return TokenSuccess(token=secret, api_token=stored, user=viewer)
 
         return await perform(info, work)
 
@@ -134,12 +121,7 @@ class Mutation:
         self, info: Info, input: RevokeApiTokenInput
     ) -> RevokeApiTokenResult:
         async def work(uow: UnitOfWork, viewer: User) -> RevokeApiTokenSuccess:
-            tokens = ApiTokenRepository(uow.session)
-            token = await tokens.get_or_raise(
-                uuid_key(input.id, "ApiToken"), ApiToken.user_id == viewer.id, for_update=True
-            )
-            if token.revoked_at is None:
-                await tokens.update(token, {"revoked_at": utcnow()})
+            token = await tokens.revoke_token(uow, viewer, uuid_key(input.id, "ApiToken"))
             return RevokeApiTokenSuccess(api_token=token)
 
         return await perform(info, work)

@@ -6,10 +6,11 @@ from typing import Annotated
 
 import strawberry
 
+from domain.rules import bounded_text, require_owner
 from gql.context import Info
 from gql.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from gql.ids import uuid_key
-from gql.mutations import perform, require_owner, text
+from gql.mutations import perform
 from gql.resolvers.node import NodeLookup
 from gql.types.comment import CommentType
 from persistence.models import Comment, User
@@ -74,7 +75,7 @@ async def _editable(uow: UnitOfWork, viewer: User, id: strawberry.ID) -> Comment
 
 
 def _body(value: str) -> str:
-    return text(value, "body", max_length=MAX_BODY)
+    return bounded_text(value, "body", max_length=MAX_BODY)
 
 
 async def _comment(info: Info, id: strawberry.ID) -> Comment | None:

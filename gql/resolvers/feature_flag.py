@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from domain.rules import bounded_text, require_superuser
 from gql.context import Info
 from gql.errors import (
     AlreadyExistsError,
@@ -17,7 +18,7 @@ from gql.errors import (
     ValidationError,
 )
 from gql.ids import int_key, uuid_key
-from gql.mutations import perform, require_superuser, text
+from gql.mutations import perform
 from gql.resolvers.listing import list_connection
 from gql.resolvers.node import NodeLookup
 from gql.scalars import filter_text
@@ -151,11 +152,11 @@ RemoveFlagOverrideResult = Annotated[
 
 
 def _name(value: str) -> str:
-    return text(value, "name", max_length=100)
+    return bounded_text(value, "name", max_length=100)
 
 
 def _description(value: str) -> str:
-    return text(value, "description", max_length=2000, min_length=0)
+    return bounded_text(value, "description", max_length=2000, min_length=0)
 
 
 def _percentage(value: int) -> int:

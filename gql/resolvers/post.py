@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import strawberry
 
+from domain.rules import bounded_text, require_owner
 from gql.context import Info
 from gql.errors import (
     AlreadyExistsError,
@@ -19,7 +20,7 @@ from gql.errors import (
     ValidationError,
 )
 from gql.ids import int_key, uuid_key
-from gql.mutations import perform, require_owner, text
+from gql.mutations import perform
 from gql.resolvers.listing import list_connection
 from gql.resolvers.node import NodeLookup
 from gql.scalars import MAX_FILTER_LENGTH, filter_text
@@ -199,11 +200,11 @@ SetPostTagsResult = Annotated[
 
 
 def _title(value: str) -> str:
-    return text(value, "title", max_length=200)
+    return bounded_text(value, "title", max_length=200)
 
 
 def _body(value: str) -> str:
-    return text(value, "body", max_length=MAX_BODY, min_length=0)
+    return bounded_text(value, "body", max_length=MAX_BODY, min_length=0)
 
 
 def _slug(value: str) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from domain.rules import bounded_text, require_superuser
 from gql.context import Info
 from gql.errors import (
     AlreadyExistsError,
@@ -17,7 +18,7 @@ from gql.errors import (
     ValidationError,
 )
 from gql.ids import uuid_key
-from gql.mutations import perform, require_superuser, text
+from gql.mutations import perform
 from gql.resolvers.listing import list_connection
 from gql.resolvers.node import NodeLookup
 from gql.types.connection import Connection
@@ -110,7 +111,7 @@ DeleteTagResult = Annotated[
 
 
 def _name(value: str) -> str:
-    return text(value, "name", max_length=50)
+    return bounded_text(value, "name", max_length=50)
 
 
 def _color(value: str) -> str:

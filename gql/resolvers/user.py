@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from typing import Annotated
 
 import strawberry
 
+from domain import users
 from gql.context import Info
 from gql.errors import (
     AlreadyExistsError,
@@ -17,21 +17,16 @@ from gql.errors import (
     ValidationError,
 )
 from gql.ids import int_key
-from gql.mutations import perform, require_superuser, text
+from gql.mutations import perform
 from gql.resolvers.listing import list_connection
 from gql.resolvers.node import NodeLookup
 from gql.scalars import MAX_FILTER_LENGTH, filter_text
 from gql.types.connection import Connection
 from gql.types.user import UserType
-from persistence import errors as domain
 from persistence.models import User
 from persistence.repositories.text import contains
 from persistence.repositories.user import UserRepository
-from persistence.security import hash_password
 from persistence.unit_of_work import UnitOfWork
-from persistence.validation import text_problem
-
-MIN_PASSWORD = 12
 
 
 @strawberry.enum(description="How to order users; the id breaks ties.")
@@ -100,7 +95,8 @@ class CreateUserInput:
     username: str = strawberry.field(description="1-50 characters, unique ignoring case.")
     full_name: str = ""
     password: str | None = strawberry.field(
-        default=None, description=f"At least {MIN_PASSWORD} characters; none means no login."
+        default=None,
+        description=f"At least {users.MIN_PASSWORD} characters; none means no login.",
     )
     is_superuser: bool = False
 
@@ -142,34 +138,6 @@ DeactivateUserResult = Annotated[
 ]
 
 
-def _username(value: str) -> str:
-    return text(value, "username", max_length=50)
-
-
-def _full_name(value: str) -> str:
-    return text(value, "full_name", max_length=200, min_length=0)
-
-
-def _email(value: str) -> str:
-    email = value.strip().lower()
-    local, at, domain_part = email.partition("@")
-    if not (local and at and "." in domain_part) or len(email) > 320 or " " in email:
-        raise domain.ValidationError("email", "email is not a valid address.")
-    return email
-
-
-async def _password(value: str) -> str:
-    if len(value) < MIN_PASSWORD or len(value) > 1024:
-        raise domain.ValidationError(
-            "password", f"password must be {MIN_PASSWORD} to 1024 characters."
-        )
-    # Only its hash is stored, so the row checks never see it; argon2 hashes UTF-8.
-    if (problem := text_problem(value)) is not None:
-        raise domain.ValidationError("password", f"password {problem}.")
-    # argon2id spends ~50 ms of CPU by design: keep it off the event loop.
-    return await asyncio.to_thread(hash_password, value)
-
-
 def _forget(info: Info, user: User) -> None:
     info.context.loaders.user_by_id.clear(user.id).prime(user.id, user)
 
@@ -179,17 +147,12 @@ class Mutation:
     @strawberry.mutation(description="Create a user (superusers).")
     async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserResult:
         async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
-            require_superuser(viewer)
-            user = User(
-                email=_email(input.email),
-                username=_username(input.username),
-                full_name=_full_name(input.full_name),
-                password_hash=(
-                    await _password(input.password) if input.password is not None else None
-                ),
+            user = await users.create_user(
+                uow, viewer, email=input.email, username=input.username,
+                full_name=input.full_name, password=input.password,
                 is_superuser=input.is_superuser,
-            )
-            return UserSuccess(user=await UserRepository(uow.session).add(user))
+            )  # fmt: skip
+            return UserSuccess(user=user)
 
         return await perform(info, work)
 
@@ -197,25 +160,11 @@ class Mutation:
                          "change your own full name and password.")  # fmt: skip
     async def update_user(self, info: Info, input: UpdateUserInput) -> UpdateUserResult:
         async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
-            users = UserRepository(uow.session)
-            user = await users.get_or_raise(int_key(input.id, "User"), for_update=True)
-            admin_only = (input.email, input.username, input.is_superuser)
-            if not viewer.is_superuser and (
-                user.id != viewer.id or any(v is not None for v in admin_only)
-            ):
-                raise domain.ForbiddenError("Only superusers can change this.")
-            values: dict[str, object] = {}
-            if input.email is not None:
-                values["email"] = _email(input.email)
-            if input.username is not None:
-                values["username"] = _username(input.username)
-            if input.full_name is not None:
-                values["full_name"] = _full_name(input.full_name)
-            if input.password is not None:
-                values["password_hash"] = await _password(input.password)
-            if input.is_superuser is not None:
-                values["is_superuser"] = input.is_superuser
-            await users.update(user, values, expected_version=input.expected_version)
+            user = await users.update_user(
+                uow, viewer, int_key(input.id, "User"), email=input.email,
+                username=input.username, full_name=input.full_name, password=input.password,
+                is_superuser=input.is_superuser, expected_version=input.expected_version,
+            )  # fmt: skip
             _forget(info, user)
             return UserSuccess(user=user)
 
@@ -225,12 +174,9 @@ class Mutation:
                          "working at once (superusers; not yourself).")  # fmt: skip
     async def deactivate_user(self, info: Info, input: DeactivateUserInput) -> DeactivateUserResult:
         async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
-            require_superuser(viewer)
-            users = UserRepository(uow.session)
-            user = await users.get_or_raise(int_key(input.id, "User"), for_update=True)
-            if user.id == viewer.id:
-                raise domain.ValidationError("id", "You cannot deactivate yourself.")
-            await users.update(user, {"is_active": False}, expected_version=input.expected_version)
+            user = await users.deactivate_user(
+                uow, viewer, int_key(input.id, "User"), expected_version=input.expected_version
+            )
             _forget(info, user)
             return UserSuccess(user=user)
 

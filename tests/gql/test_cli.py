@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -15,7 +17,15 @@ from typer.testing import CliRunner, Result
 from gql.cli import app as cli
 from gql.cli import main
 from persistence.engine import Database
+from tests.gql.conftest import LiveServer, Scene
 from tests.support.graphql import GraphQLClient
+from tests.support.server import AUDITQL
+
+LOGIN = """mutation($email: String!, $password: String!) {
+  login(input: {email: $email, password: $password}) {
+    __typename ... on TokenSuccess { token } } }"""
+CREATE_USER = """mutation($input: CreateUserInput!) { createUser(input: $input) {
+  __typename ... on ValidationError { field message } } }"""
 
 
 async def invoke(*args: str) -> Result:
@@ -110,3 +120,42 @@ def test_grant_refuses_sqlite_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert result.stderr == "error: auditql grant needs PostgreSQL; SQLite has no roles\n"
     assert result.stdout == ""
     assert not database.exists()  # refused before connecting
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_the_command_line_applies_the_api_s_rules_with_its_messages(
+    live_server: LiveServer, scene: Scene, database_url: str
+) -> None:
+    """`auditql create-user` and `createUser` refuse the same passwords with the same
+    words; what the command line creates signs in through the server."""
+    env = {**os.environ, "AUDITQL_DATABASE_URL": database_url}
+
+    def create_user(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([AUDITQL, "create-user", *args], env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+
+    admin = create_user("root@example.com", "root", "--superuser", "--password", "r" * 16)
+    assert admin.returncode == 0, admin.stderr
+    with live_server() as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+            graphql = GraphQLClient(http)
+            login = await graphql.execute(
+                LOGIN, {"email": "root@example.com", "password": "r" * 16}
+            )
+            root = login["login"]["token"]
+            for password in ("abc", "x" * 1025):
+                refused = create_user("weak@example.com", "weak", "--password", password)
+                answer = await graphql.execute(
+                    CREATE_USER,
+                    {"input": {"email": "weak@example.com", "username": "weak",
+                               "password": password}},
+                    token=root,
+                )  # fmt: skip
+                api_message = answer["createUser"]["message"]
+                assert answer["createUser"]["field"] == "password"
+                assert refused.returncode == 1
+                assert refused.stderr == f"error: {api_message}\n"
+            weak = await graphql.execute(LOGIN, {"email": "weak@example.com", "password": "abc"})
+            users = await graphql.execute("{ users(first: 10) { totalCount } }", token=root)
+    assert weak["login"]["__typename"] == "InvalidCredentialsError"
+    assert users["users"]["totalCount"] == 2  # alice and root: nothing of the refused ones
