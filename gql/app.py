@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -33,6 +32,7 @@ from gql.loaders import Loaders
 from gql.metrics import Metrics, MetricsMiddleware
 from gql.operations import OperationLog
 from gql.rate_limit import RateLimiter
+from gql.readiness import Readiness
 from gql.request_id import RequestIdMiddleware, current_request_id
 from gql.schema import build_schema
 from gql.settings import Settings
@@ -136,10 +136,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.database = database = Database.from_settings(settings)
         app.state.rate_limiter = RateLimiter.from_settings(settings)
+        app.state.readiness = readiness = Readiness(database, settings.ready_timeout_seconds)
         metrics.watch_pool(database.connections_in_use)
+        # Said once at start-up, in the background: serving does not wait for it.
+        checked = asyncio.create_task(readiness.check())
         try:
             yield
         finally:
+            checked.cancel()
             await database.dispose()
 
     async def health(_request: Request) -> Response:
@@ -147,13 +151,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def ready(request: Request) -> Response:
-        """The database answers within the configured timeout."""
-        database: Database = request.app.state.database
-        try:
-            async with asyncio.timeout(settings.ready_timeout_seconds):
-                async with database.engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
-        except Exception:  # any failure to answer means: not ready
+        """The database answers, within the configured timeout, and is at the migration
+        head the code expects."""
+        readiness: Readiness = request.app.state.readiness
+        if await readiness.check() is not None:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
@@ -38,6 +40,30 @@ async def run(
     with _reporting(progress):
         async with engine.begin() as connection:
             await connection.run_sync(_run)
+
+
+@functools.cache
+def head() -> str:
+    """The revision the code expects the database at: the newest migration."""
+    head = ScriptDirectory.from_config(config()).get_current_head()
+    assert head is not None, "alembic/versions holds no migration"
+    return head
+
+
+async def behind(engine: AsyncEngine) -> str | None:
+    """Why the database is not at :func:`head`, in a sentence; None when it is. Raises
+    what the database raises when it cannot be asked."""
+    async with engine.connect() as connection:
+        migrated = await connection.run_sync(lambda c: inspect(c).has_table("alembic_version"))
+        found = (
+            await connection.scalar(text("SELECT version_num FROM alembic_version"))
+            if migrated
+            else None
+        )
+    if found == head():
+        return None
+    where = "was never migrated" if found is None else f"is at revision {found}"
+    return f"the database {where}, the code expects {head()}: run `auditql migrate`"
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from persistence.unit_of_work import UnitOfWork
 SYSTEM = AuditContext(actor_id=None)
 
 
-async def create(database: Database, actor: User | None = None, **values: object) -> User:
+async def create(database: Database, actor: User | None = None, /, **values: object) -> User:
     fields = {"email": "Ada@Example.com ", "username": "ada", **values}
     async with UnitOfWork(database, SYSTEM) as uow:
         return await users.create_user(uow, actor, **fields)  # type: ignore[arg-type]
