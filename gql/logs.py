@@ -76,6 +76,10 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # start-up chatter
+    if settings.db_echo:
+        # Through this handler, like every line (SQLAlchemy's echo=True would add its
+        # own); the engines hide statements' parameters.
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()

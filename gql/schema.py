@@ -14,6 +14,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from gql.cost import cost_limit
 from gql.document_cache import DocumentCache
 from gql.document_limits import document_limits
 from gql.errors import ErrorPolicy
@@ -66,6 +67,7 @@ def build_schema(
         *observers,
         ErrorPolicy,
         *document_limits(settings),
+        cost_limit(settings.max_objects),
     ]
     if not settings.is_development:
         # Clients get the schema from schema.graphql, not from a production server.

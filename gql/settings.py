@@ -54,6 +54,12 @@ class Settings(DatabaseSettings):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="largest request body accepted (413 above it)"
     )
+    max_document_bytes: int = Field(
+        32_768,
+        ge=1024,
+        description="largest GraphQL document accepted, in bytes (UTF-8); larger ones get "
+        "413 before they are parsed",
+    )
     trust_proxy_headers: bool = Field(
         False,
         description="take the client address from X-Forwarded-For, from trusted proxies only",
@@ -87,6 +93,12 @@ class Settings(DatabaseSettings):
     max_tokens: int = Field(2000, ge=100, description="most lexical tokens a document may have")
     max_root_fields: int = Field(
         10, ge=1, description="most top-level fields one operation may select"
+    )
+    max_objects: int = Field(
+        10_000,
+        ge=1,
+        description="most objects one operation may ask for, each list's page size "
+        "multiplying what it holds (COST_LIMIT_EXCEEDED above it)",
     )
 
     rate_limit_per_token: str = Field(

@@ -58,7 +58,6 @@ def create_engine(
     if settings.is_sqlite:
         engine = _create_async_engine(
             settings.database_url,
-            echo=settings.db_echo,
             **_ENGINE_OPTIONS,
             # How long a writer waits for SQLite's write lock before giving up.
             connect_args={"timeout": settings.db_lock_timeout_ms / 1000 or 5.0},
@@ -87,7 +86,6 @@ def _create_postgresql_engine(
         server_settings["lock_timeout"] = str(settings.db_lock_timeout_ms)
     engine = _create_async_engine(
         settings.database_url,
-        echo=settings.db_echo,
         **_ENGINE_OPTIONS,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,

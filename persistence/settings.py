@@ -45,7 +45,9 @@ class DatabaseSettings(BaseSettings):
         "taken for unreachable; above the statement and lock timeouts (0: "
         f"{MIN_COMMAND_TIMEOUT_S:g} s, or 1 s more than the longer of them).",
     )
-    db_echo: bool = Field(False, description="Log every SQL statement (development aid).")
+    db_echo: bool = Field(
+        False, description="Log every SQL statement (development aid; `auditql serve`)."
+    )
 
     @model_validator(mode="after")
     def _client_deadline_last(self) -> Self:

@@ -14,6 +14,7 @@ from typing import Any
 import strawberry
 
 from gql.context import Info
+from gql.cost import MAX_ITEMS
 from gql.errors import BadUserInputError
 from gql.ids import parse_global_id
 from gql.types.node import Node
@@ -38,7 +39,10 @@ def node_query(lookups: Mapping[str, NodeLookup]) -> type:
         async def node(self, info: Info, id: strawberry.ID) -> Node | None:
             return await find(info, id)
 
-        @strawberry.field(description=f"Objects by global id, in order (at most {MAX_NODES}).")
+        @strawberry.field(
+            description=f"Objects by global id, in order (at most {MAX_NODES}).",
+            metadata={MAX_ITEMS: "ids"},
+        )
         async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
             if len(ids) > MAX_NODES:
                 raise BadUserInputError(f"Ask for at most {MAX_NODES} ids at once.")

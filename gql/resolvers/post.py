@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import strawberry
 
+from domain.posts import MAX_BODY, MAX_TAGS
 from domain.rules import bounded_text, require_owner
 from gql.context import Info
 from gql.errors import (
@@ -35,8 +36,6 @@ from persistence.unit_of_work import UnitOfWork
 
 R = TypeVar("R")
 
-MAX_BODY = 100_000
-MAX_TAGS = 20
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 

@@ -8,8 +8,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gql.context import Info
+from gql.cost import MAX_ITEMS
 from gql.ids import to_global_id
 from gql.types.node import Node, model_type_check
+from persistence.base import Base
 from persistence.models import AuditLog, User
 
 if TYPE_CHECKING:
@@ -71,7 +73,10 @@ class AuditEntryType(Node):
         key = int(root.entity_id) if type_name == "User" else root.entity_id.replace("-", "")
         return strawberry.ID(to_global_id(type_name, key))
 
-    @strawberry.field(description="The changed fields; secrets show as `[redacted]`.")
+    @strawberry.field(
+        description="The changed fields; secrets show as `[redacted]`.",
+        metadata={MAX_ITEMS: max(len(table.columns) for table in Base.metadata.tables.values())},
+    )
     def changes(self, root: strawberry.Parent[AuditLog]) -> list[AuditChange]:
         return [
             AuditChange(field=field, old=values[0], new=values[1])

@@ -5,7 +5,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from domain.posts import MAX_TAGS
 from gql.context import Context, Info
+from gql.cost import MAX_ITEMS
 from gql.lean import LEAN, call_lean
 from gql.loaders import PageKey
 from gql.types.audited import Audited
@@ -40,7 +42,10 @@ class PostType(Audited):
     status: PostStatusEnum  # type: ignore[valid-type]
     published_at: datetime | None = strawberry.field(description="When it was first published.")
 
-    @strawberry.field(description="Its tags, by name.", metadata={LEAN: post_tags})
+    @strawberry.field(
+        description="Its tags, by name.",
+        metadata={LEAN: post_tags, MAX_ITEMS: MAX_TAGS},
+    )
     def tags(self, root: strawberry.Parent[Post], info: Info) -> list[TagType]:
         tags: Any = call_lean(post_tags, root, info)
         return tags
