@@ -36,12 +36,6 @@ WRITE_CONNECTIONS = 16
 _PROBE_REQUESTS = 5
 
 
-def _cores() -> tuple[int, int]:
-    """The servers' core and wrk's: two different ones when there are two."""
-    available = sorted(os.sched_getaffinity(0))
-    return (available[0], available[1]) if len(available) > 1 else (available[0],) * 2
-
-
 def _log_problems(log: Path) -> Counter[str]:
     """The service's log lines at WARNING or above, counted by level, logger and message."""
     found: Counter[str] = Counter()
@@ -133,7 +127,7 @@ async def _measure(
 
 async def run(profile: Profile, command: str) -> Results:
     started, load_average = datetime.now(UTC), os.getloadavg()[0]
-    wrk, (server_core, load_core) = load.ensure_wrk(), _cores()
+    wrk, (server_core, load_core) = load.ensure_wrk(), load.cores()
     with tempfile.TemporaryDirectory(prefix="auditql-bench-") as temporary:
         work = Path(temporary)
         note("creating the PostgreSQL cluster")

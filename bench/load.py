@@ -30,6 +30,12 @@ class Load:
         return self.requests / self.seconds
 
 
+def cores() -> tuple[int, int]:
+    """The servers' core and the load's: two different ones when there are two."""
+    available = sorted(os.sched_getaffinity(0))
+    return (available[0], available[1]) if len(available) > 1 else (available[0],) * 2
+
+
 def ensure_wrk() -> str:
     """wrk's path, installing Debian's package first if it is missing (as root)."""
     found = shutil.which("wrk")

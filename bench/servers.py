@@ -49,21 +49,29 @@ def _environment(**extra: str) -> dict[str, str]:
     return {**base, **extra}
 
 
-def service(database_url: str, log: Path, core: int) -> Launch:
+NO_RATE_LIMITS = {
+    # An empty budget disables the limit.
+    "AUDITQL_RATE_LIMIT_PER_TOKEN": "",
+    "AUDITQL_RATE_LIMIT_PER_ADDRESS": "",
+    "AUDITQL_SIGN_IN_FAILURE_LIMIT": "",
+}
+
+
+def service(
+    database_url: str, log: Path, core: int, *, settings: dict[str, str] = NO_RATE_LIMITS
+) -> Launch:
+    """The service; ``settings`` are more AUDITQL_ variables (by default: no rate limits)."""
     port = free_port()
-    env = _environment(
-        AUDITQL_DATABASE_URL=database_url,
-        AUDITQL_ENVIRONMENT="production",
-        AUDITQL_LOG_FORMAT="json",
-        AUDITQL_LOG_LEVEL="WARNING",
-        AUDITQL_PORT=str(port),
-        AUDITQL_DB_POOL_SIZE=str(POOL_SIZE),
-        AUDITQL_DB_MAX_OVERFLOW=str(POOL_SIZE),
-        # An empty budget disables the limit.
-        AUDITQL_RATE_LIMIT_PER_TOKEN="",
-        AUDITQL_RATE_LIMIT_PER_ADDRESS="",
-        AUDITQL_SIGN_IN_FAILURE_LIMIT="",
-    )
+    defaults = {
+        "AUDITQL_DATABASE_URL": database_url,
+        "AUDITQL_ENVIRONMENT": "production",
+        "AUDITQL_LOG_FORMAT": "json",
+        "AUDITQL_LOG_LEVEL": "WARNING",
+        "AUDITQL_PORT": str(port),
+        "AUDITQL_DB_POOL_SIZE": str(POOL_SIZE),
+        "AUDITQL_DB_MAX_OVERFLOW": str(POOL_SIZE),
+    }
+    env = _environment(**{**defaults, **settings})
     command = ["taskset", "-c", str(core), AUDITQL, "serve", "--no-migrate"]
     return Launch("service", command, env, port, log)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -16,13 +19,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 
 from gql import playground
 from gql.auth import InvalidTokenError, authenticate
 from gql.context import Context
 from gql.errors import (
+    BadRequestError,
     BadUserInputError,
     ClientError,
+    DocumentTooLargeError,
     RateLimitedError,
     UnauthenticatedError,
     error_response,
@@ -36,12 +42,14 @@ from gql.readiness import Readiness
 from gql.request_id import RequestIdMiddleware, current_request_id
 from gql.schema import build_schema
 from gql.settings import Settings
+from gql.turns import FairTurns, FairTurnsMiddleware
 from gql.unexpected import UnexpectedErrorMiddleware
 from persistence.engine import Database
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI view, with authentication in front and our context."""
+    """Strawberry's ASGI view, with refusals and authentication in front and our
+    context; every refusal is a GraphQL error body."""
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         super().__init__(
@@ -50,26 +58,22 @@ class GraphQLApp(GraphQL[Context, None]):
             allow_queries_via_get=settings.is_development,
         )
         self.settings = settings
-        self._turns = asyncio.Semaphore(settings.max_concurrent_requests)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        # Requests beyond the limit wait here, first come first served: serving them
-        # all at once interleaves their work, so each takes as long as all of them,
-        # and all of their rows are in memory at the same time.
-        async with self._turns:
-            refusal = await self._refusal(Request(scope))
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
-            await super().__call__(scope, receive, send)
+        request = Request(scope, receive)
+        response = (
+            await self._refusal(request)
+            or await self._authentication_refusal(request)
+            or await self._serve(request)
+        )
+        await response(scope, receive, send)
 
     async def _refusal(self, request: Request) -> Response | None:
-        """Why the request is answered without running GraphQL, if it is: not JSON, over
-        its rate limit, or carrying a token that identifies no active user. Sets
-        ``request.state.viewer`` otherwise."""
+        """A response refusing the request at once, if it must be: not JSON, or over its
+        rate limit."""
         if request.method == "POST" and _media_type(request) != "application/json":
             # Forms and text/plain are what a browser sends cross-site without asking
             # (no CORS preflight): refusing them makes such a request change nothing.
@@ -78,15 +82,21 @@ class GraphQLApp(GraphQL[Context, None]):
                 415,
             )
         limiter: RateLimiter = request.app.state.rate_limiter
-        address = client_address(request)
-        authorization = request.headers.get("authorization")
-        retry_after = await limiter.admit(authorization, address)
+        retry_after = await limiter.admit(
+            request.headers.get("authorization"), client_address(request)
+        )
         if retry_after is not None:
             return error_response(RateLimitedError(retry_after), 429)
+        return None
+
+    async def _authentication_refusal(self, request: Request) -> Response | None:
+        """A response refusing a token that identifies no active user, if it does not;
+        ``request.state.viewer`` otherwise."""
+        authorization = request.headers.get("authorization")
         try:
             request.state.viewer = await authenticate(request.app.state.database, authorization)
         except InvalidTokenError:
-            await limiter.sign_in_failed(address)
+            await request.app.state.rate_limiter.sign_in_failed(client_address(request))
             return error_response(
                 UnauthenticatedError("The token is invalid, expired or revoked."),
                 401,
@@ -95,6 +105,29 @@ class GraphQLApp(GraphQL[Context, None]):
         except ClientError as refused:  # e.g. the database is unreachable: 503
             return error_response(refused, refused.status or 400)
         return None
+
+    async def _serve(self, request: Request) -> Response:
+        try:
+            response: Response = await self.run(request)
+        except ClientError as refused:
+            return error_response(refused, refused.status or 400)
+        except HTTPException as refused:
+            return error_response(BadRequestError(refused.reason), refused.status_code)
+        return response
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """The request's operation; a document over the size limit is refused before it
+        is parsed."""
+        data = await super().parse_http_body(request)
+        limit = self.settings.max_document_bytes
+        for item in data if isinstance(data, list) else [data]:
+            query = item.query
+            # Each character is at least a byte: a long string needs no encoding.
+            if query is not None and (len(query) > limit or len(query.encode()) > limit):
+                raise DocumentTooLargeError(limit)
+        return data
 
     async def get_context(self, request: Any, response: Any) -> Context:
         database: Database = request.app.state.database
@@ -113,6 +146,14 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Any) -> Response:
         return playground.render_page()
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson is several times faster, but refuses a lone surrogate ("\\ud800"),
+        # which the standard library decodes (and the API then refuses as text).
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -144,6 +185,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             checked.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checked  # its connection back in the pool before the pool closes
             await database.dispose()
 
     async def health(_request: Request) -> Response:
@@ -167,6 +210,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.is_development:
         routes.append(Mount("/graphql/assets", app=playground.assets_app()))
     middleware = [
+        # First: a request waits for its turn before anything else is done for it.
+        Middleware(FairTurnsMiddleware, turns=FairTurns(settings.max_concurrent_requests)),
         Middleware(RequestIdMiddleware),
         Middleware(UnexpectedErrorMiddleware),
         Middleware(MetricsMiddleware, metrics=metrics),

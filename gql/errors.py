@@ -21,7 +21,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.responses import JSONResponse, Response
 from strawberry.extensions import SchemaExtension
 
-from gql.redaction import SchemaNames, request_names
+from gql.redaction import RequestNames, SchemaNames
 from gql.request_id import current_request_id
 from persistence import errors as domain
 
@@ -53,6 +53,22 @@ class ClientError(GraphQLError):
 
 class BadUserInputError(ClientError):
     code = "BAD_USER_INPUT"
+
+
+class BadRequestError(ClientError):
+    """The HTTP request itself is not a GraphQL request this server takes."""
+
+    code = "BAD_REQUEST"
+
+
+class DocumentTooLargeError(ClientError):
+    code = "DOCUMENT_TOO_LARGE"
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The GraphQL document is larger than {limit:,} bytes; send large values as variables."
+        )
 
 
 class UnauthenticatedError(ClientError):
@@ -264,7 +280,7 @@ class ErrorPolicy(SchemaExtension):
         context = execution.context
         request_id = getattr(context, "request_id", None)
         names: SchemaNames | None = getattr(execution.schema, "redaction", None)
-        known = request_names(execution.query, execution.variables) if names else set()
+        known = RequestNames(execution.query, execution.variables)
 
         def present(error: GraphQLError) -> GraphQLError:
             code, message = classify(error)

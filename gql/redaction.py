@@ -18,6 +18,7 @@ string in its variables: a client may hear back what it said itself.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -111,14 +112,15 @@ class SchemaNames:
         self._names = frozenset(names)
         self._loud = frozenset(loud)
 
-    def named(self, message: str, known: set[str]) -> set[str]:
-        """The schema's names in ``message`` that are not in ``known``: quoted ones,
+    def named(self, message: str, known: RequestNames) -> set[str]:
+        """The schema's names in ``message`` that the request did not name: quoted ones,
         and types and enum values anywhere."""
         quoted = {n for segment in _QUOTED.findall(message) for n in _IDENTIFIER.findall(segment)}
         loud = {n for n in _IDENTIFIER.findall(message) if n in self._loud}
-        return ((quoted & self._names) | loud) - known
+        found = (quoted & self._names) | loud
+        return found - known.names if found else found
 
-    def redact(self, error: GraphQLError, message: str, known: set[str]) -> str:
+    def redact(self, error: GraphQLError, message: str, known: RequestNames) -> str:
         """``message``, shown for ``error``, without what the request did not name (see
         the module). A syntax error's is left alone: parsing knows no schema."""
         if isinstance(error, GraphQLSyntaxError):
@@ -140,16 +142,25 @@ class SchemaNames:
         return GENERIC if self.named(message, known) else message
 
 
-def request_names(query: str | None, variables: Any) -> set[str]:
-    """Every name and string the client sent: in the document and in its variables."""
-    known: set[str] = set()
-    if query:
-        known.update(_document_words(query))
-    for value in _leaves(variables):
-        if len(known) >= _MAX_KNOWN:
-            break
-        known.update(_IDENTIFIER.findall(value))
-    return known
+class RequestNames:
+    """Every name and string the client sent, in the document and in its variables;
+    gathered only if a message needs them (lexing a large document costs more than
+    refusing it)."""
+
+    def __init__(self, query: str | None, variables: Any) -> None:
+        self._query = query
+        self._variables = variables
+
+    @functools.cached_property
+    def names(self) -> set[str]:
+        known: set[str] = set()
+        if self._query:
+            known.update(_document_words(self._query))
+        for value in _leaves(self._variables):
+            if len(known) >= _MAX_KNOWN:
+                break
+            known.update(_IDENTIFIER.findall(value))
+        return known
 
 
 def _document_words(query: str) -> Iterator[str]:

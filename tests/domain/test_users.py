@@ -61,9 +61,9 @@ async def test_fields_follow_their_rules(
 async def test_only_superusers_and_the_system_create_users(database: Database) -> None:
     ada = await create(database)
     with pytest.raises(ForbiddenError):
-        await create(database, actor=ada, email="bob@example.com", username="bob")
+        await create(database, ada, email="bob@example.com", username="bob")
     root = await create(database, email="root@example.com", username="root", is_superuser=True)
-    bob = await create(database, actor=root, email="bob@example.com", username="bob")
+    bob = await create(database, root, email="bob@example.com", username="bob")
     assert bob.id != ada.id
 
 
