@@ -12,14 +12,14 @@ ARG PYTHON_IMAGE=python:3.11.16-slim-bookworm@sha256:c425d915a89a6dcd3183b1797ad
 ARG NODE_IMAGE=node:24.18.1-bookworm-slim@sha256:235600a8101ab264e117b1768e925532262668dc9b581ef1dd7d96ced463b8e7
 
 
-# GraphiQL's assets, installed by their pinned step (gql.playground.INSTALL_COMMAND):
+# GraphiQL's assets, installed by their pinned step (gql.http.playground.INSTALL_COMMAND):
 # package-lock.json pins each package with its integrity hash, .npmrc disables install
-# scripts. Only the files gql/playground.py serves (its _ASSETS, with each package.json
+# scripts. Only the files gql/http/playground.py serves (its _ASSETS, with each package.json
 # for the version check) go on to the runtime image.
 FROM ${NODE_IMAGE} AS playground
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false
-WORKDIR /build/gql/playground
-COPY gql/playground/package.json gql/playground/package-lock.json gql/playground/.npmrc ./
+WORKDIR /build/gql/http/playground
+COPY gql/http/playground/package.json gql/http/playground/package-lock.json gql/http/playground/.npmrc ./
 RUN npm ci --no-audit --no-fund \
     && mkdir /served \
     && cp --parents \
@@ -75,7 +75,7 @@ RUN groupadd --gid 10001 auditql \
         --home-dir /nonexistent --shell /usr/sbin/nologin auditql
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
-COPY --from=playground /served/node_modules/ /app/gql/playground/node_modules/
+COPY --from=playground /served/node_modules/ /app/gql/http/playground/node_modules/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -10,7 +10,7 @@ Plain Starlette + asyncpg + orjson under the same uvicorn setup as the service
 
 It deliberately imports nothing from ``gql`` or ``persistence``: its memory and CPU are
 those of the plain stack. So it restates the two output formats the service defines —
-global ids (``gql/ids.py``) and the DateTime scalar (``gql/scalars.py``) — and the
+global ids (``gql/schema/ids.py``) and the DateTime scalar (``gql/schema/scalars.py``) — and the
 harness checks both endpoints answer with equal JSON before measuring, so a change on
 either side shows up as a failed run, not as a wrong figure.
 

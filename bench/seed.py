@@ -8,7 +8,7 @@ author, retitled by another user, soft-deleted; its ``version``, ``updated_at``,
 from one ``random.Random(seed)`` and a fixed clock, ids included (UUIDv7s made from
 each row's own time), so every run answers the benchmark query with the same bytes.
 
-The first user, the benchmark's writer, and its token are made by ``gql.admin``, the
+The first user, the benchmark's writer, and its token are made by ``gql.cli.admin``, the
 operator commands' own code path; the other users are COPYed after it (ids 2, 3, ...).
 """
 
@@ -26,7 +26,7 @@ import orjson
 from uuid6 import UUID
 
 from bench.profile import Profile
-from gql import admin
+from gql.cli import admin
 from gql.settings import Settings
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)

@@ -357,10 +357,12 @@ def check_running(base: str) -> None:
 
 def check_contents() -> None:
     """What the image holds: the playground assets, bytecode, no build tools or caches."""
-    exec_in("python3", "-c", "from gql import playground; assert playground.assets_available()")
+    exec_in(
+        "python3", "-c", "from gql.http import playground; assert playground.assets_available()"
+    )
     # Under -v, Python names each .pyc it uses ("code object from") and each it rejects.
     verbose = subprocess.run(
-        [*PODMAN, "exec", CONTAINER, "python3", "-v", "-c", "import gql.app, gql.cli"],
+        [*PODMAN, "exec", CONTAINER, "python3", "-v", "-c", "import gql.http.app, gql.cli.main"],
         check=True, capture_output=True, text=True,
     ).stderr  # fmt: skip
     used = verbose.count("# code object from '")

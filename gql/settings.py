@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from domain.tokens import MAX_TOKEN_DAYS
-from gql.rate_limit import parse_budget
+from gql.http.rate_limit import parse_budget
 from persistence.settings import DEFAULT_DATABASE_URL, DatabaseSettings
 
 

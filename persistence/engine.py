@@ -28,8 +28,12 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from persistence.audit import AuditingSession, ReadOnlySession
@@ -56,7 +60,7 @@ def create_engine(
     other refuses writes to a model's table outside the audit (:mod:`persistence.write_guard`).
     Engines on one server share its ``reachability`` (:mod:`persistence.deadlines`)."""
     if settings.is_sqlite:
-        engine = _create_async_engine(
+        engine = create_async_engine(
             settings.database_url,
             **_ENGINE_OPTIONS,
             # How long a writer waits for SQLite's write lock before giving up.
@@ -84,7 +88,7 @@ def _create_postgresql_engine(
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     if settings.db_lock_timeout_ms:
         server_settings["lock_timeout"] = str(settings.db_lock_timeout_ms)
-    engine = _create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         **_ENGINE_OPTIONS,
         pool_size=settings.db_pool_size,

@@ -19,7 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from gql import playground
+from gql.http import playground
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from starlette.applications import Starlette
 
-from gql.app import create_app
-from gql.ids import to_global_id
+from gql.http.app import create_app
+from gql.schema.ids import to_global_id
 from gql.settings import Settings
 from persistence import migrations
 from persistence.audit import AuditContext

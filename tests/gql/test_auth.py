@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gql.ids import to_global_id
+from gql.schema.ids import to_global_id
 from persistence.audit import AuditContext
 from persistence.base import utcnow
 from persistence.engine import Database

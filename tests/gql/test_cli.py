@@ -14,8 +14,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from typer.testing import CliRunner, Result
 
-from gql.cli import app as cli
-from gql.cli import main
+from gql.cli.main import cli, main
 from persistence.engine import Database
 from tests.gql.conftest import LiveServer, Scene
 from tests.support.graphql import GraphQLClient

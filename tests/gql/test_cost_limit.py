@@ -12,8 +12,8 @@ import httpx
 import pytest
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
 
-from gql.cost import declared_bound, is_connection
-from gql.schema import build_schema
+from gql.engine.cost import declared_bound, is_connection
+from gql.schema.build import build_schema
 from gql.settings import Settings
 from tests.gql.conftest import LiveServer, Scene
 

@@ -29,7 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from gql import admin
+from gql.cli import admin
 from gql.settings import Settings
 from tests.gql.conftest import LiveServer
 from tests.support.postgres import PostgresCluster

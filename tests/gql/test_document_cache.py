@@ -8,7 +8,7 @@ import pytest
 from graphql import ValidationContext, ValidationRule
 from strawberry.extensions import AddValidationRules
 
-from gql.schema import build_schema
+from gql.schema.build import build_schema
 from gql.settings import Settings
 
 INTROSPECTION = "{ __schema { queryType { name } } }"

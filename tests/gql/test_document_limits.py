@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gql.app import create_app
+from gql.http.app import create_app
 from gql.settings import Settings
 from persistence.engine import Database
 from tests.support.graphql import GraphQLClient, codes

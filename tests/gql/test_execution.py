@@ -13,8 +13,8 @@ import pytest
 import strawberry
 from strawberry.extensions import SchemaExtension
 
-from gql.execution import lean_execution
-from gql.lean import LEAN, call_lean
+from gql.engine.execution import lean_execution
+from gql.engine.lean import LEAN, call_lean
 
 
 @strawberry.enum

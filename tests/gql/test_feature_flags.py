@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from gql.flags import bucket
-from gql.ids import to_global_id
+from domain.feature_flags import bucket
+from gql.schema.ids import to_global_id
 from persistence.audit import AuditContext
 from persistence.engine import Database
 from persistence.models import FeatureFlag, FlagOverride

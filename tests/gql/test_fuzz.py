@@ -39,8 +39,8 @@ from schemathesis import Case, GenerationMode, HookContext
 from schemathesis.graphql import nodes
 from schemathesis.specs.graphql.schemas import GraphQLSchema
 
-from gql.ids import to_global_id
-from gql.scalars import MAX_FILTER_LENGTH
+from gql.schema.ids import to_global_id
+from gql.schema.scalars import MAX_FILTER_LENGTH
 from persistence.audit import AuditContext
 from persistence.engine import Database
 from persistence.models import Comment, FeatureFlag, FlagOverride, Post, PostStatus, Tag

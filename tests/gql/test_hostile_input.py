@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gql.scalars import MAX_FILTER_LENGTH
+from gql.schema.scalars import MAX_FILTER_LENGTH
 from persistence.engine import Database
 from tests.gql.conftest import LiveServer, Person, make_person
 from tests.support.graphql import GraphQLClient, codes

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gql.app import create_app
+from gql.http.app import create_app
 from gql.settings import Settings
 from tests.gql.conftest import Person
 from tests.support.graphql import GraphQLClient

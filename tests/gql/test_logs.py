@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gql.logs import configure_logging
+from gql.cli.logs import configure_logging
 from gql.settings import LogFormat, Settings
 from tests.gql.conftest import Person
 from tests.support.graphql import GraphQLClient

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gql.ids import to_global_id
+from gql.schema.ids import to_global_id
 from persistence.audit import AuditContext
 from persistence.base import utcnow
 from persistence.engine import Database

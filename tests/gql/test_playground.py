@@ -1,7 +1,7 @@
 """The GraphiQL playground: served from local assets, driven in a real headless Chromium.
 
 The browser test needs Debian's ``chromium`` and the installed assets
-(``gql.playground.INSTALL_COMMAND``); without them it is skipped locally and fails in CI.
+(``gql.http.playground.INSTALL_COMMAND``); without them it is skipped locally and fails in CI.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
-from gql import playground
-from gql.app import create_app
+from gql.http import playground
+from gql.http.app import create_app
 from gql.settings import Settings
 from tests.conftest import IN_CI
 

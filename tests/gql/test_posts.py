@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from gql.ids import parse_global_id, to_global_id
+from gql.schema.ids import parse_global_id, to_global_id
 from persistence.engine import Database
 from tests.gql.conftest import Person
 from tests.gql.factories import (

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from gql.ids import to_global_id
+from gql.schema.ids import to_global_id
 from tests.gql.conftest import Person
 from tests.gql.factories import create_post, create_tag, list_posts, succeed, titles
 from tests.support.graphql import GraphQLClient, codes

@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from gql.loaders import Loader
+from gql.schema.loaders import Loader
 
 
 async def test_a_loaded_key_is_answered_now_and_an_unloaded_one_later() -> None:

@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLEnumType, GraphQLInputObjectType, Lexer, Source, TokenKind
-from graphql import build_schema as parse_sdl
+from graphql import GraphQLEnumType, GraphQLInputObjectType, Lexer, Source, TokenKind, build_schema
 from graphql.type import GraphQLInterfaceType, GraphQLObjectType, is_introspection_type
 
 from tests.gql.conftest import LiveServer, Scene
@@ -103,7 +102,7 @@ ENGLISH = {"at", "if", "include", "field", "id", "value", "name", "key", "code",
 
 
 def schema_names() -> set[str]:
-    schema = parse_sdl(SDL.read_text())
+    schema = build_schema(SDL.read_text())
     roots = {schema.query_type, schema.mutation_type, schema.subscription_type}
     names: set[str] = set()
     for type_ in schema.type_map.values():

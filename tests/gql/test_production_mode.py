@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gql.app import create_app
+from gql.http.app import create_app
 from gql.settings import Environment, Settings
 from tests.support.graphql import GraphQLClient, codes
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gql import admin
+from gql.cli import admin
 from gql.settings import Settings
 from persistence.engine import Database
 from tests.conftest import IN_CI

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gql.cli import app, schema_sdl
+from gql.cli.main import cli, schema_sdl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,10 +21,10 @@ def test_committed_schema_matches_the_code() -> None:
 def test_export_schema_check_fails_on_a_stale_file(tmp_path: Path) -> None:
     stale = tmp_path / "schema.graphql"
     stale.write_text(schema_sdl().replace("type Query {", "type Query {\n  gone: String", 1))
-    result = CliRunner().invoke(app, ["export-schema", "--output", str(stale), "--check"])
+    result = CliRunner().invoke(cli, ["export-schema", "--output", str(stale), "--check"])
     assert result.exit_code == 1
     assert "stale" in result.output
-    result = CliRunner().invoke(app, ["export-schema", "--output", str(ROOT / "schema.graphql"),
+    result = CliRunner().invoke(cli, ["export-schema", "--output", str(ROOT / "schema.graphql"),
                                       "--check"])  # fmt: skip
     assert result.exit_code == 0, result.output
 
@@ -39,7 +39,7 @@ def test_check_breaking_lists_breaking_and_dangerous_changes(tmp_path: Path) -> 
             "  ARCHIVED\n", "", 1
         )
     )
-    result = CliRunner().invoke(app, ["export-schema", "--check-breaking", str(old)])
+    result = CliRunner().invoke(cli, ["export-schema", "--check-breaking", str(old)])
     assert result.exit_code == 1
     assert "BREAKING  FIELD_REMOVED: Field Query.legacyPosts was removed." in result.output
     assert "DANGEROUS VALUE_ADDED_TO_ENUM: Enum value PostStatus.ARCHIVED was added." in (
@@ -51,7 +51,7 @@ def test_check_breaking_lists_breaking_and_dangerous_changes(tmp_path: Path) -> 
 def test_check_breaking_passes_against_the_same_schema(tmp_path: Path) -> None:
     old = tmp_path / "old.graphql"
     old.write_text(schema_sdl())
-    result = CliRunner().invoke(app, ["export-schema", "--check-breaking", str(old)])
+    result = CliRunner().invoke(cli, ["export-schema", "--check-breaking", str(old)])
     assert result.exit_code == 0, result.output
     assert "0 breaking, 0 dangerous" in result.output
 

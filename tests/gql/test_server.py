@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gql import admin
+from gql.cli import admin
 from gql.settings import Settings
 from persistence import migrations
 from persistence.engine import create_engine

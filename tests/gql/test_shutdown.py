@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from gql import admin
-from gql.ids import to_global_id
+from gql.cli import admin
+from gql.schema.ids import to_global_id
 from gql.settings import Settings
 from persistence import migrations
 from persistence.audit import AuditContext

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gql.turns import FairTurns
+from gql.http.turns import FairTurns
 from tests.gql.conftest import LiveServer, Scene, make_person
 from tests.gql.test_database_faults import ROW_LOCK, UPDATE, holding, send, waiting_on_locks
 

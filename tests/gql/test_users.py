@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gql.ids import to_global_id
+from gql.schema.ids import to_global_id
 from persistence.audit import AuditContext
 from persistence.engine import Database
 from persistence.models import User

@@ -1,0 +1,1 @@
+"""The ``auditql`` command, what its operator commands do, and the server process."""

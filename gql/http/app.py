@@ -1,0 +1,235 @@
+"""The ASGI application: ``create_app(settings)``; nothing is built at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+
+from gql.engine.operation_log import OperationLog
+from gql.errors import (
+    BadRequestError,
+    BadUserInputError,
+    ClientError,
+    DocumentTooLargeError,
+    RateLimitedError,
+    UnauthenticatedError,
+)
+from gql.http import playground
+from gql.http.authentication import InvalidTokenError, authenticate
+from gql.http.body_limit import BodyLimitMiddleware
+from gql.http.metrics import Metrics, MetricsMiddleware
+from gql.http.rate_limit import Budgets, RateLimiter
+from gql.http.readiness import Readiness
+from gql.http.request_id import RequestIdMiddleware, current_request_id
+from gql.http.responses import error_response
+from gql.http.turns import FairTurns, FairTurnsMiddleware
+from gql.http.unexpected import UnexpectedErrorMiddleware
+from gql.schema.build import build_schema
+from gql.schema.context import Context
+from gql.schema.loaders import Loaders
+from gql.settings import Settings
+from persistence.engine import Database
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI view, with refusals and authentication in front and our
+    context; every refusal is a GraphQL error body."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        super().__init__(
+            build_schema(settings, observers=[lambda: OperationLog(metrics)]),
+            graphql_ide="graphiql" if settings.is_development else None,
+            allow_queries_via_get=settings.is_development,
+        )
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response = (
+            await self._refusal(request)
+            or await self._authentication_refusal(request)
+            or await self._serve(request)
+        )
+        await response(scope, receive, send)
+
+    async def _refusal(self, request: Request) -> Response | None:
+        """A response refusing the request at once, if it must be: not JSON, or over its
+        rate limit."""
+        if request.method == "POST" and _media_type(request) != "application/json":
+            # Forms and text/plain are what a browser sends cross-site without asking
+            # (no CORS preflight): refusing them makes such a request change nothing.
+            return error_response(
+                BadUserInputError("Send the operation as JSON (Content-Type: application/json)."),
+                415,
+            )
+        limiter: RateLimiter = request.app.state.rate_limiter
+        retry_after = await limiter.admit(
+            request.headers.get("authorization"), client_address(request)
+        )
+        if retry_after is not None:
+            return error_response(RateLimitedError(retry_after), 429)
+        return None
+
+    async def _authentication_refusal(self, request: Request) -> Response | None:
+        """A response refusing a token that identifies no active user, if it does not;
+        ``request.state.viewer`` otherwise."""
+        authorization = request.headers.get("authorization")
+        try:
+            request.state.viewer = await authenticate(request.app.state.database, authorization)
+        except InvalidTokenError:
+            await request.app.state.rate_limiter.sign_in_failed(client_address(request))
+            return error_response(
+                UnauthenticatedError("The token is invalid, expired or revoked."),
+                401,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        except ClientError as refused:  # e.g. the database is unreachable: 503
+            return error_response(refused, refused.status or 400)
+        return None
+
+    async def _serve(self, request: Request) -> Response:
+        try:
+            response: Response = await self.run(request)
+        except ClientError as refused:
+            return error_response(refused, refused.status or 400)
+        except HTTPException as refused:
+            return error_response(BadRequestError(refused.reason), refused.status_code)
+        return response
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """The request's operation; a document over the size limit is refused before it
+        is parsed."""
+        data = await super().parse_http_body(request)
+        limit = self.settings.max_document_bytes
+        for item in data if isinstance(data, list) else [data]:
+            query = item.query
+            # Each character is at least a byte: a long string needs no encoding.
+            if query is not None and (len(query) > limit or len(query.encode()) > limit):
+                raise DocumentTooLargeError(limit)
+        return data
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        database: Database = request.app.state.database
+        viewer = request.state.viewer
+        return Context(
+            settings=self.settings,
+            database=database,
+            viewer=viewer,
+            loaders=Loaders(database, viewer),
+            rate_limiter=request.app.state.rate_limiter,
+            request_id=current_request_id.get() or "-",
+            client_address=client_address(request),
+            user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+            response=response,
+        )
+
+    async def render_graphql_ide(self, request: Any) -> Response:
+        return playground.render_page()
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson is several times faster, but refuses a lone surrogate ("\\ud800"),
+        # which the standard library decodes (and the API then refuses as text).
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: the peer's, or the forwarded one when uvicorn was told to
+    trust the proxy that sent it (AUDITQL_TRUST_PROXY_HEADERS, AUDITQL_TRUSTED_PROXIES)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.database = database = Database.from_settings(settings)
+        app.state.rate_limiter = RateLimiter(
+            settings.rate_limit_storage,
+            Budgets.parse(
+                settings.rate_limit_per_token,
+                settings.rate_limit_per_address,
+                settings.sign_in_failure_limit,
+            ),
+        )
+        app.state.readiness = readiness = Readiness(database, settings.ready_timeout_seconds)
+        metrics.watch_pool(database.connections_in_use)
+        # Said once at start-up, in the background: serving does not wait for it.
+        checked = asyncio.create_task(readiness.check())
+        try:
+            yield
+        finally:
+            checked.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checked  # its connection back in the pool before the pool closes
+            await database.dispose()
+
+    async def health(_request: Request) -> Response:
+        """The process is up; says nothing about the database."""
+        return JSONResponse({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        """The database answers, within the configured timeout, and is at the migration
+        head the code expects."""
+        readiness: Readiness = request.app.state.readiness
+        if await readiness.check() is not None:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    routes: list[BaseRoute] = [
+        Route("/graphql", GraphQLApp(settings, metrics), methods=["GET", "POST"]),
+        Route("/health", health),
+        Route("/ready", ready),
+        Route("/metrics", metrics.endpoint),
+    ]
+    if settings.is_development:
+        routes.append(Mount("/graphql/assets", app=playground.assets_app()))
+    middleware = [
+        # First: a request waits for its turn before anything else is done for it.
+        Middleware(FairTurnsMiddleware, turns=FairTurns(settings.max_concurrent_requests)),
+        Middleware(RequestIdMiddleware),
+        Middleware(UnexpectedErrorMiddleware),
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        ),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

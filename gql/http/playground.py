@@ -1,0 +1,165 @@
+"""The GraphiQL playground on ``GET /graphql`` (development only), served from local assets.
+
+The assets are pinned npm packages installed into ``gql/http/playground/node_modules`` by
+``INSTALL_COMMAND``; nothing third-party is committed and the page names no CDN, so
+the playground works with no internet. Mount ``assets_app()`` at ``{graphql_path}/assets``.
+
+GraphiQL stays on 4.x, the last major that ships a self-contained UMD bundle (5.x is
+ESM and monaco-based and would need a bundler), with React 18, the last React with UMD
+builds: three script tags, no build step.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route, Router
+from starlette.types import ASGIApp
+
+PLAYGROUND_DIR = Path(__file__).with_name("playground")
+# Run from the repository root. The lock file pins every package with its integrity
+# hash; gql/http/playground/.npmrc keeps registry addresses out of it and disables scripts.
+INSTALL_COMMAND = "npm --prefix gql/http/playground ci"
+
+# The whitelist: the only files served, as (npm package, path inside it). They are
+# served under "<package>@<installed version>/<file name>", so a version bump changes
+# every URL and the year-long cache below never serves a stale bundle.
+_ASSETS = (
+    ("react", "umd/react.production.min.js"),
+    ("react-dom", "umd/react-dom.production.min.js"),
+    ("graphiql", "graphiql.min.js"),
+    ("graphiql", "graphiql.min.css"),
+)
+_MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+_CACHE = {"Cache-Control": "public, max-age=31536000, immutable"}
+# Everything the page loads comes from this origin; GraphiQL styles elements inline and
+# its CSS embeds fonts and icons as data: URIs.
+_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def _installed_version(package: str) -> str | None:
+    """The version installed in node_modules, or None if it is missing or not the pinned one."""
+    try:
+        pinned = json.loads((PLAYGROUND_DIR / "package.json").read_text())["dependencies"]
+        manifest = PLAYGROUND_DIR / "node_modules" / package / "package.json"
+        installed = json.loads(manifest.read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return str(installed) if installed == pinned.get(package) else None
+
+
+def _asset_files() -> dict[str, Path]:
+    """URL path (below the assets mount) -> file, for the whitelisted files present."""
+    files: dict[str, Path] = {}
+    for package, relative in _ASSETS:
+        version = _installed_version(package)
+        path = PLAYGROUND_DIR / "node_modules" / package / relative
+        if version is not None and path.is_file():
+            files[f"{package}@{version}/{path.name}"] = path
+    return files
+
+
+def assets_available() -> bool:
+    """Whether the install step has put the pinned version of every asset in place."""
+    return len(_asset_files()) == len(_ASSETS)
+
+
+def assets_app() -> ASGIApp:
+    """Serves the whitelisted asset files, with long cache headers; anything else is a 404."""
+
+    async def serve(request: Request) -> Response:
+        path = _asset_files().get(request.path_params["asset"])
+        if path is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        return FileResponse(path, media_type=_MEDIA_TYPES[path.suffix], headers=_CACHE)
+
+    return Router(routes=[Route("/{asset:path}", serve, methods=["GET", "HEAD"])])
+
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>auditql · GraphiQL</title>
+  <link rel="icon" href="data:,">
+  <style>body {{ margin: 0; }} #graphiql {{ height: 100dvh; }}</style>
+  {stylesheets}
+  {scripts}
+</head>
+<body>
+  <div id="graphiql">Loading GraphiQL…</div>
+  <script>
+    const fetcher = GraphiQL.createFetcher({{ url: {endpoint} }});
+    ReactDOM.createRoot(document.getElementById("graphiql")).render(
+      React.createElement(GraphiQL, {{
+        fetcher,
+        defaultQuery: {default_query},
+        // Tokens go in the Headers tab: {{"Authorization": "Bearer aq_..."}}.
+        isHeadersEditorEnabled: true,
+        shouldPersistHeaders: true,
+        defaultEditorToolsVisibility: "headers",
+      }}),
+    );
+  </script>
+</body>
+</html>
+"""
+
+_DEFAULT_QUERY = """\
+# Sign in: paste a token into Headers below,
+#   {"Authorization": "Bearer aq_..."}
+# then run the query with Ctrl-Enter.
+{
+  viewer {
+    username
+  }
+}
+"""
+
+_MISSING = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>auditql · GraphiQL assets missing</title></head>
+<body>
+  <h1>GraphiQL assets are not installed</h1>
+  <p>The playground serves its JavaScript and CSS from pinned npm packages that are
+  installed, not committed. From the repository root, run:</p>
+  <pre>{command}</pre>
+  <p>then reload this page. The API itself answers POST requests meanwhile.</p>
+</body>
+</html>
+"""
+
+
+def _script_literal(value: str) -> str:
+    """A JavaScript string literal that cannot close the surrounding <script>."""
+    return json.dumps(value).replace("<", "\\u003c")
+
+
+def render_page(graphql_path: str = "/graphql") -> HTMLResponse:
+    """The GraphiQL page; its fetcher POSTs JSON to ``graphql_path``."""
+    if not assets_available():
+        body = _MISSING.format(command=html.escape(INSTALL_COMMAND))
+        return HTMLResponse(body, status_code=503, headers={"Cache-Control": "no-store"})
+    base = graphql_path.rstrip("/") + "/assets/"
+    urls = {name.rsplit("/", 1)[1]: html.escape(base + name, quote=True) for name in _asset_files()}
+    stylesheets = f'<link rel="stylesheet" href="{urls["graphiql.min.css"]}">'
+    scripts = "\n  ".join(
+        f'<script src="{urls[name]}"></script>'
+        for name in ("react.production.min.js", "react-dom.production.min.js", "graphiql.min.js")
+    )
+    body = _PAGE.format(
+        stylesheets=stylesheets,
+        scripts=scripts,
+        endpoint=_script_literal(graphql_path),
+        default_query=_script_literal(_DEFAULT_QUERY),
+    )
+    return HTMLResponse(body, headers={"Content-Security-Policy": _CSP})

@@ -1,0 +1,80 @@
+"""The audit log, for superusers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from gql.errors import NotAllowedError
+from gql.schema.context import Info
+from gql.schema.ids import int_key, parse_global_id, uuid_key
+from gql.schema.resolvers.listing import list_connection
+from gql.schema.resolvers.node import NodeLookup
+from gql.schema.scalars import MAX_FILTER_LENGTH, filter_text
+from gql.schema.types.audit_entry import AuditAction, AuditEntryType
+from gql.schema.types.connection import Connection
+from persistence.models import AuditLog
+from persistence.repositories.audit_log import AuditLogRepository
+
+
+@strawberry.input(description="Which audit entries to list; all conditions must hold.")
+class AuditLogFilter:
+    actor_id: strawberry.ID | None = strawberry.field(default=None, description="A User id.")
+    entity_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The global id of the object the entries are about."
+    )
+    entity_type: str | None = strawberry.field(
+        default=None,
+        description=f"A kind of row, e.g. `posts` or `post_tags`; at most {MAX_FILTER_LENGTH} "
+        "characters.",
+    )
+    action: AuditAction | None = None
+    since: datetime | None = strawberry.field(default=None, description="At or after (UTC).")
+    until: datetime | None = strawberry.field(default=None, description="Before (UTC).")
+
+
+def _entity_key(global_id: strawberry.ID) -> str:
+    """The stored entity id behind a global id: a user's integer, else a dashed UUID."""
+    type_name, _ = parse_global_id(global_id, "entityId")
+    if type_name == "User":
+        return str(int_key(global_id, "User", "entityId"))
+    return str(uuid_key(global_id, type_name, "entityId"))
+
+
+async def _entry(info: Info, id: strawberry.ID) -> AuditLog | None:
+    viewer = info.context.viewer
+    if viewer is None or not viewer.is_superuser:
+        return None
+    return await info.context.loaders.audit_entry_by_id.load(uuid_key(id, "AuditEntry"))
+
+
+NODES: dict[str, NodeLookup] = {"AuditEntry": _entry}
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Every recorded change, newest first (superusers).")
+    async def audit_log(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: AuditLogFilter | None = None,
+    ) -> Connection[AuditEntryType]:
+        if not info.context.require_viewer().is_superuser:
+            raise NotAllowedError("Only superusers can read the audit log.")
+        f = filter or AuditLogFilter()
+        where = AuditLogRepository.criteria(
+            actor_id=int_key(f.actor_id, "User", "actorId") if f.actor_id is not None else None,
+            entity_type=filter_text(f.entity_type, "filter.entityType"),
+            entity_id=_entity_key(f.entity_id) if f.entity_id is not None else None,
+            action=f.action.value if f.action is not None else None,
+            since=f.since,
+            until=f.until,
+        )
+        return await list_connection(
+            info, AuditLogRepository, where, first=first, after=after, last=last, before=before
+        )

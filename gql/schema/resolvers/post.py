@@ -1,0 +1,341 @@
+"""Posts: the list, lookups by id or slug, and the writes an author makes."""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+import strawberry
+
+from domain.posts import MAX_BODY, MAX_TAGS
+from domain.rules import bounded_text, require_owner
+from gql.errors import BadUserInputError
+from gql.schema.context import Info
+from gql.schema.ids import int_key, uuid_key
+from gql.schema.mutations import perform
+from gql.schema.resolvers.listing import list_connection
+from gql.schema.resolvers.node import NodeLookup
+from gql.schema.scalars import MAX_FILTER_LENGTH, filter_text
+from gql.schema.types.connection import Connection
+from gql.schema.types.error import (
+    AlreadyExistsErrorType,
+    ConflictErrorType,
+    ForbiddenErrorType,
+    NotFoundErrorType,
+    ValidationErrorType,
+)
+from gql.schema.types.post import PostStatusEnum, PostType
+from persistence import errors as domain
+from persistence.base import utcnow
+from persistence.models import Post, PostStatus, User
+from persistence.repositories.post import PostRepository
+from persistence.repositories.tag import TagRepository
+from persistence.unit_of_work import UnitOfWork
+
+R = TypeVar("R")
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+@strawberry.enum(description="How to order posts; the id breaks ties.")
+class PostOrder(enum.Enum):
+    CREATED_AT_ASC = ("created_at", False)
+    CREATED_AT_DESC = ("created_at", True)
+    UPDATED_AT_ASC = ("updated_at", False)
+    UPDATED_AT_DESC = ("updated_at", True)
+    TITLE_ASC = ("title", False)
+    TITLE_DESC = ("title", True)
+
+
+@strawberry.input(description="Which posts to list; all conditions must hold.")
+class PostFilter:
+    status: list[PostStatusEnum] | None = None  # type: ignore[valid-type]
+    author_id: strawberry.ID | None = strawberry.field(default=None, description="A User id.")
+    tag_id: strawberry.ID | None = strawberry.field(default=None, description="A Tag id.")
+    search: str | None = strawberry.field(
+        default=None,
+        description="Text in the title or body, matched literally (`%` and `_` are not "
+        f"wildcards), any case; at most {MAX_FILTER_LENGTH} characters.",
+    )
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+async def _post(info: Info, id: strawberry.ID) -> Post | None:
+    return await info.context.loaders.post_by_id.load(uuid_key(id, "Post"))
+
+
+NODES: dict[str, NodeLookup] = {"Post": _post}
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Posts you may see: published ones, your own, or all for "
+                      "superusers. Newest first unless `orderBy` says otherwise.")  # fmt: skip
+    async def posts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: PostFilter | None = None,
+        order_by: list[PostOrder] | None = None,
+    ) -> Connection[PostType]:
+        f = filter or PostFilter()
+        where = [
+            PostRepository.visible_to(info.context.viewer),
+            *PostRepository.criteria(
+                statuses=f.status or (),
+                author_id=int_key(f.author_id, "User", "authorId") if f.author_id else None,
+                tag_id=uuid_key(f.tag_id, "Tag", "tagId") if f.tag_id else None,
+                search=filter_text(f.search, "filter.search"),
+                created_after=f.created_after,
+                created_before=f.created_before,
+            ),
+        ]
+        order = PostRepository.sort_keys([o.value for o in order_by or ()])
+        return await list_connection(
+            info, PostRepository, where, first=first, after=after, last=last, before=before,
+            order_by=order,
+        )  # fmt: skip
+
+    @strawberry.field(description="One post by `id` or by `slug` (give exactly one; a slug "
+                      f"has at most {MAX_FILTER_LENGTH} characters).")  # fmt: skip
+    async def post(
+        self, info: Info, id: strawberry.ID | None = None, slug: str | None = None
+    ) -> PostType | None:
+        if (id is None) == (slug is None):
+            raise BadUserInputError("Name the post by exactly one of its arguments.")
+        if id is not None:
+            post: Post | None = await info.context.loaders.post_by_id.load(uuid_key(id, "Post"))
+            return post
+        slug = filter_text(slug, "slug")
+        async with info.context.database.reader() as session:
+            posts = PostRepository(session)
+            return await posts.find_by_slug(slug or "", posts.visible_to(info.context.viewer))
+
+
+# -- inputs and results -----------------------------------------------------------------
+
+
+@strawberry.input
+class CreatePostInput:
+    title: str = strawberry.field(description="1-200 characters.")
+    body: str = ""
+    slug: str | None = strawberry.field(
+        default=None,
+        description="Lower-case words joined by hyphens; made from the title if omitted.",
+    )
+    tag_ids: list[strawberry.ID] | None = None
+
+
+@strawberry.input
+class UpdatePostInput:
+    id: strawberry.ID
+    title: str | None = None
+    body: str | None = None
+    slug: str | None = None
+    expected_version: int | None = strawberry.field(
+        default=None, description="Fail with ConflictError unless the post is at this version."
+    )
+
+
+@strawberry.input(description="Names a post, optionally at the version you last read.")
+class PostVersionInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+
+
+@strawberry.input
+class SetPostTagsInput:
+    post_id: strawberry.ID
+    tag_ids: list[strawberry.ID] = strawberry.field(
+        description=f"The post's tags from now on (at most {MAX_TAGS})."
+    )
+    expected_version: int | None = None
+
+
+@strawberry.type
+class PostSuccess:
+    post: PostType
+
+
+@strawberry.type
+class DeletePostSuccess:
+    deleted_id: strawberry.ID
+
+
+CreatePostResult = Annotated[
+    PostSuccess | ValidationErrorType | AlreadyExistsErrorType | NotFoundErrorType,
+    strawberry.union("CreatePostResult"),
+]
+UpdatePostResult = Annotated[
+    PostSuccess | ValidationErrorType | AlreadyExistsErrorType | NotFoundErrorType
+    | ConflictErrorType | ForbiddenErrorType,
+    strawberry.union("UpdatePostResult"),
+]  # fmt: skip
+PublishPostResult = Annotated[
+    PostSuccess | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
+    strawberry.union("PublishPostResult"),
+]
+DeletePostResult = Annotated[
+    DeletePostSuccess | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
+    strawberry.union("DeletePostResult"),
+]
+RestorePostResult = Annotated[
+    PostSuccess
+    | NotFoundErrorType
+    | ConflictErrorType
+    | ForbiddenErrorType
+    | AlreadyExistsErrorType,
+    strawberry.union("RestorePostResult"),
+]
+SetPostTagsResult = Annotated[
+    PostSuccess | ValidationErrorType | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
+    strawberry.union("SetPostTagsResult"),
+]
+
+
+# -- the writes ---------------------------------------------------------------------------
+
+
+def _title(value: str) -> str:
+    return bounded_text(value, "title", max_length=200)
+
+
+def _body(value: str) -> str:
+    return bounded_text(value, "body", max_length=MAX_BODY, min_length=0)
+
+
+def _slug(value: str) -> str:
+    slug = value.strip().lower()
+    if not _SLUG.fullmatch(slug) or len(slug) > 200:
+        raise domain.ValidationError("slug", "slug must be lower-case words joined by hyphens.")
+    return slug
+
+
+def _slug_from(title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:200].strip("-")
+    if not slug:
+        raise domain.ValidationError("slug", "Give a slug: the title has no letters or digits.")
+    return slug
+
+
+async def _editable(uow: UnitOfWork, viewer: User, id: strawberry.ID, **kwargs: bool) -> Post:
+    """The post, locked for the update, if the viewer may see it (else NotFound) and
+    edit it (else Forbidden)."""
+    posts = PostRepository(uow.session)
+    post = await posts.get_or_raise(
+        uuid_key(id, "Post"), posts.visible_to(viewer), for_update=True, **kwargs
+    )
+    require_owner(viewer, post)
+    return post
+
+
+async def _set_tags(uow: UnitOfWork, post: Post, tag_ids: list[strawberry.ID]) -> bool:
+    keys = list(dict.fromkeys(uuid_key(t, "Tag", "tagIds") for t in tag_ids))
+    if len(keys) > MAX_TAGS:
+        raise domain.ValidationError("tag_ids", f"A post has at most {MAX_TAGS} tags.")
+    tags = TagRepository(uow.session)
+    if None in await tags.get_many(keys):
+        raise domain.NotFoundError("tag")
+    return await tags.set_post_tags(post.id, keys)
+
+
+def _refresh(info: Info, post: Post) -> None:
+    loaders = info.context.loaders
+    loaders.post_by_id.clear(post.id).prime(post.id, post)
+    loaders.tags_by_post_id.clear(post.id)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Write a draft post; you are its author.")
+    async def create_post(self, info: Info, input: CreatePostInput) -> CreatePostResult:
+        async def work(uow: UnitOfWork, _viewer: User) -> PostSuccess:
+            title = _title(input.title)
+            post = await PostRepository(uow.session).add(
+                Post(
+                    title=title,
+                    body=_body(input.body),
+                    slug=_slug(input.slug) if input.slug is not None else _slug_from(title),
+                )
+            )
+            if input.tag_ids:
+                await _set_tags(uow, post, input.tag_ids)
+            return PostSuccess(post=post)
+
+        return _done(info, await perform(info, work))
+
+    @strawberry.mutation(description="Change a post's title, body or slug (author or superuser).")
+    async def update_post(self, info: Info, input: UpdatePostInput) -> UpdatePostResult:
+        async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
+            post = await _editable(uow, viewer, input.id)
+            values: dict[str, object] = {}
+            if input.title is not None:
+                values["title"] = _title(input.title)
+            if input.body is not None:
+                values["body"] = _body(input.body)
+            if input.slug is not None:
+                values["slug"] = _slug(input.slug)
+            posts = PostRepository(uow.session)
+            await posts.update(post, values, expected_version=input.expected_version)
+            return PostSuccess(post=post)
+
+        return _done(info, await perform(info, work))
+
+    @strawberry.mutation(description="Publish a post: it becomes visible to everyone.")
+    async def publish_post(self, info: Info, input: PostVersionInput) -> PublishPostResult:
+        async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
+            post = await _editable(uow, viewer, input.id)
+            values: dict[str, object] = {"status": PostStatus.PUBLISHED}
+            if post.published_at is None:
+                values["published_at"] = utcnow()
+            posts = PostRepository(uow.session)
+            await posts.update(post, values, expected_version=input.expected_version)
+            return PostSuccess(post=post)
+
+        return _done(info, await perform(info, work))
+
+    @strawberry.mutation(description="Delete a post; `restorePost` brings it back.")
+    async def delete_post(self, info: Info, input: PostVersionInput) -> DeletePostResult:
+        async def work(uow: UnitOfWork, viewer: User) -> DeletePostSuccess:
+            post = await _editable(uow, viewer, input.id)
+            await PostRepository(uow.session).soft_delete(
+                post, expected_version=input.expected_version
+            )
+            info.context.loaders.post_by_id.clear(post.id)
+            return DeletePostSuccess(deleted_id=input.id)
+
+        return await perform(info, work)
+
+    @strawberry.mutation(description="Bring a deleted post back (author or superuser).")
+    async def restore_post(self, info: Info, input: PostVersionInput) -> RestorePostResult:
+        async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
+            post = await _editable(uow, viewer, input.id, include_deleted=True)
+            await PostRepository(uow.session).restore(post, expected_version=input.expected_version)
+            return PostSuccess(post=post)
+
+        return _done(info, await perform(info, work))
+
+    @strawberry.mutation(description="Replace a post's tags.")
+    async def set_post_tags(self, info: Info, input: SetPostTagsInput) -> SetPostTagsResult:
+        async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
+            post = await _editable(uow, viewer, input.post_id)
+            posts = PostRepository(uow.session)
+            posts.check_version(post, input.expected_version)
+            if await _set_tags(uow, post, input.tag_ids):
+                await posts.touch(post)
+            return PostSuccess(post=post)
+
+        return _done(info, await perform(info, work, fields={"post": "postId"}))
+
+
+def _done(info: Info, result: R) -> R:
+    """Serve the changed post from the loaders for the rest of this request."""
+    if isinstance(result, PostSuccess):
+        _refresh(info, result.post)
+    return result

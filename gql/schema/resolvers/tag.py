@@ -1,0 +1,171 @@
+"""Tags: readable by everyone, managed by superusers."""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated
+
+import strawberry
+
+from domain.rules import bounded_text, require_superuser
+from gql.schema.context import Info
+from gql.schema.ids import uuid_key
+from gql.schema.mutations import perform
+from gql.schema.resolvers.listing import list_connection
+from gql.schema.resolvers.node import NodeLookup
+from gql.schema.types.connection import Connection
+from gql.schema.types.error import (
+    AlreadyExistsErrorType,
+    ConflictErrorType,
+    ForbiddenErrorType,
+    NotFoundErrorType,
+    ValidationErrorType,
+)
+from gql.schema.types.tag import TagType
+from persistence import errors as domain
+from persistence.models import Tag, User
+from persistence.repositories.tag import TagRepository
+from persistence.unit_of_work import UnitOfWork
+
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+@strawberry.enum(description="How to order tags; the id breaks ties.")
+class TagOrder(enum.Enum):
+    NAME_ASC = ("name", False)
+    NAME_DESC = ("name", True)
+    CREATED_AT_ASC = ("created_at", False)
+    CREATED_AT_DESC = ("created_at", True)
+
+
+async def _tag(info: Info, id: strawberry.ID) -> Tag | None:
+    return await info.context.loaders.tag_by_id.load(uuid_key(id, "Tag"))
+
+
+NODES: dict[str, NodeLookup] = {"Tag": _tag}
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="All tags, by name unless `orderBy` says otherwise.")
+    async def tags(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        order_by: list[TagOrder] | None = None,
+    ) -> Connection[TagType]:
+        order = TagRepository.sort_keys([o.value for o in order_by or ()])
+        return await list_connection(
+            info, TagRepository, [], first=first, after=after, last=last, before=before,
+            order_by=order,
+        )  # fmt: skip
+
+
+@strawberry.input
+class CreateTagInput:
+    name: str = strawberry.field(description="1-50 characters, unique ignoring case.")
+    color: str = strawberry.field(default="#6b7280", description="#rrggbb")
+
+
+@strawberry.input
+class UpdateTagInput:
+    id: strawberry.ID
+    name: str | None = None
+    color: str | None = None
+    expected_version: int | None = None
+
+
+@strawberry.input
+class DeleteTagInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+
+
+@strawberry.type
+class TagSuccess:
+    tag: TagType
+
+
+@strawberry.type
+class DeleteTagSuccess:
+    deleted_id: strawberry.ID
+
+
+CreateTagResult = Annotated[
+    TagSuccess | ValidationErrorType | AlreadyExistsErrorType | ForbiddenErrorType,
+    strawberry.union("CreateTagResult"),
+]
+UpdateTagResult = Annotated[
+    TagSuccess | ValidationErrorType | AlreadyExistsErrorType | NotFoundErrorType
+    | ConflictErrorType | ForbiddenErrorType,
+    strawberry.union("UpdateTagResult"),
+]  # fmt: skip
+DeleteTagResult = Annotated[
+    DeleteTagSuccess | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
+    strawberry.union("DeleteTagResult"),
+]
+
+
+def _name(value: str) -> str:
+    return bounded_text(value, "name", max_length=50)
+
+
+def _color(value: str) -> str:
+    if not _COLOR.fullmatch(value):
+        raise domain.ValidationError("color", "color must be #rrggbb.")
+    return value.lower()
+
+
+async def _managed(uow: UnitOfWork, viewer: User, id: strawberry.ID) -> Tag:
+    require_superuser(viewer)
+    return await TagRepository(uow.session).get_or_raise(uuid_key(id, "Tag"), for_update=True)
+
+
+def _forget(info: Info, tag: Tag) -> None:
+    info.context.loaders.tag_by_id.clear(tag.id)
+    info.context.loaders.tags_by_post_id.clear_all()
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a tag (superusers).")
+    async def create_tag(self, info: Info, input: CreateTagInput) -> CreateTagResult:
+        async def work(uow: UnitOfWork, viewer: User) -> TagSuccess:
+            require_superuser(viewer)
+            tag = Tag(name=_name(input.name), color=_color(input.color))
+            return TagSuccess(tag=await TagRepository(uow.session).add(tag))
+
+        return await perform(info, work)
+
+    @strawberry.mutation(description="Rename or recolor a tag (superusers).")
+    async def update_tag(self, info: Info, input: UpdateTagInput) -> UpdateTagResult:
+        async def work(uow: UnitOfWork, viewer: User) -> TagSuccess:
+            tag = await _managed(uow, viewer, input.id)
+            values: dict[str, object] = {}
+            if input.name is not None:
+                values["name"] = _name(input.name)
+            if input.color is not None:
+                values["color"] = _color(input.color)
+            await TagRepository(uow.session).update(
+                tag, values, expected_version=input.expected_version
+            )
+            _forget(info, tag)
+            return TagSuccess(tag=tag)
+
+        return await perform(info, work)
+
+    @strawberry.mutation(description="Delete a tag and its links to posts (superusers).")
+    async def delete_tag(self, info: Info, input: DeleteTagInput) -> DeleteTagResult:
+        async def work(uow: UnitOfWork, viewer: User) -> DeleteTagSuccess:
+            tag = await _managed(uow, viewer, input.id)
+            await TagRepository(uow.session).delete_with_links(
+                tag, expected_version=input.expected_version
+            )
+            _forget(info, tag)
+            return DeleteTagSuccess(deleted_id=input.id)
+
+        return await perform(info, work)

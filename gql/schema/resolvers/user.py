@@ -1,0 +1,183 @@
+"""Users: the viewer, the list, and user management (superusers; yourself in part)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import strawberry
+
+from domain import users
+from gql.schema.context import Info
+from gql.schema.ids import int_key
+from gql.schema.mutations import perform
+from gql.schema.resolvers.listing import list_connection
+from gql.schema.resolvers.node import NodeLookup
+from gql.schema.scalars import MAX_FILTER_LENGTH, filter_text
+from gql.schema.types.connection import Connection
+from gql.schema.types.error import (
+    AlreadyExistsErrorType,
+    ConflictErrorType,
+    ForbiddenErrorType,
+    NotFoundErrorType,
+    ValidationErrorType,
+)
+from gql.schema.types.user import UserType
+from persistence.models import User
+from persistence.repositories.text import contains
+from persistence.repositories.user import UserRepository
+from persistence.unit_of_work import UnitOfWork
+
+
+@strawberry.enum(description="How to order users; the id breaks ties.")
+class UserOrder(enum.Enum):
+    USERNAME_ASC = ("username", False)
+    USERNAME_DESC = ("username", True)
+    CREATED_AT_ASC = ("created_at", False)
+    CREATED_AT_DESC = ("created_at", True)
+
+
+@strawberry.input
+class UserFilter:
+    search: str | None = strawberry.field(
+        default=None,
+        description="Text in the username or full name, matched literally, any case; at "
+        f"most {MAX_FILTER_LENGTH} characters.",
+    )
+    is_active: bool | None = strawberry.field(
+        default=None, description="Superusers only; others always see active users."
+    )
+
+
+async def _user(info: Info, id: strawberry.ID) -> User | None:
+    return await info.context.loaders.user_by_id.load(int_key(id, "User"))
+
+
+NODES: dict[str, NodeLookup] = {"User": _user}
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="You, when signed in; null otherwise.")
+    def viewer(self, info: Info) -> UserType | None:
+        return info.context.viewer
+
+    @strawberry.field(description="Users, by username unless `orderBy` says otherwise.")
+    async def users(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: UserFilter | None = None,
+        order_by: list[UserOrder] | None = None,
+    ) -> Connection[UserType]:
+        viewer, f = info.context.viewer, filter or UserFilter()
+        superuser = viewer is not None and viewer.is_superuser
+        where = []
+        if search := filter_text(f.search, "filter.search"):
+            where.append(contains([User.username, User.full_name], search))
+        if not superuser:
+            where.append(User.is_active.is_(True))
+        elif f.is_active is not None:
+            where.append(User.is_active.is_(f.is_active))
+        order = UserRepository.sort_keys([o.value for o in order_by or ()])
+        return await list_connection(
+            info, UserRepository, where, first=first, after=after, last=last, before=before,
+            order_by=order,
+        )  # fmt: skip
+
+
+@strawberry.input
+class CreateUserInput:
+    email: str
+    username: str = strawberry.field(description="1-50 characters, unique ignoring case.")
+    full_name: str = ""
+    password: str | None = strawberry.field(
+        default=None,
+        description=f"At least {users.MIN_PASSWORD} characters; none means no login.",
+    )
+    is_superuser: bool = False
+
+
+@strawberry.input
+class UpdateUserInput:
+    id: strawberry.ID
+    email: str | None = strawberry.field(default=None, description="Superusers only.")
+    username: str | None = strawberry.field(default=None, description="Superusers only.")
+    full_name: str | None = None
+    password: str | None = None
+    is_superuser: bool | None = strawberry.field(default=None, description="Superusers only.")
+    expected_version: int | None = None
+
+
+@strawberry.input
+class DeactivateUserInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+
+
+@strawberry.type
+class UserSuccess:
+    user: UserType
+
+
+CreateUserResult = Annotated[
+    UserSuccess | ValidationErrorType | AlreadyExistsErrorType | ForbiddenErrorType,
+    strawberry.union("CreateUserResult"),
+]
+UpdateUserResult = Annotated[
+    UserSuccess | ValidationErrorType | AlreadyExistsErrorType | NotFoundErrorType
+    | ConflictErrorType | ForbiddenErrorType,
+    strawberry.union("UpdateUserResult"),
+]  # fmt: skip
+DeactivateUserResult = Annotated[
+    UserSuccess | ValidationErrorType | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
+    strawberry.union("DeactivateUserResult"),
+]
+
+
+def _forget(info: Info, user: User) -> None:
+    info.context.loaders.user_by_id.clear(user.id).prime(user.id, user)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a user (superusers).")
+    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserResult:
+        async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
+            user = await users.create_user(
+                uow, viewer, email=input.email, username=input.username,
+                full_name=input.full_name, password=input.password,
+                is_superuser=input.is_superuser,
+            )  # fmt: skip
+            return UserSuccess(user=user)
+
+        return await perform(info, work)
+
+    @strawberry.mutation(description="Change a user: superusers change anything; you may "
+                         "change your own full name and password.")  # fmt: skip
+    async def update_user(self, info: Info, input: UpdateUserInput) -> UpdateUserResult:
+        async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
+            user = await users.update_user(
+                uow, viewer, int_key(input.id, "User"), email=input.email,
+                username=input.username, full_name=input.full_name, password=input.password,
+                is_superuser=input.is_superuser, expected_version=input.expected_version,
+            )  # fmt: skip
+            _forget(info, user)
+            return UserSuccess(user=user)
+
+        return await perform(info, work, fields={"password_hash": "password"})
+
+    @strawberry.mutation(description="Stop a user from signing in; their tokens stop "
+                         "working at once (superusers; not yourself).")  # fmt: skip
+    async def deactivate_user(self, info: Info, input: DeactivateUserInput) -> DeactivateUserResult:
+        async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
+            user = await users.deactivate_user(
+                uow, viewer, int_key(input.id, "User"), expected_version=input.expected_version
+            )
+            _forget(info, user)
+            return UserSuccess(user=user)
+
+        return await perform(info, work)

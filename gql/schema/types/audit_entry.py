@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from gql.engine.cost import MAX_ITEMS
+from gql.schema.context import Info
+from gql.schema.ids import to_global_id
+from gql.schema.types.node import Node, model_type_check
+from persistence.base import Base
+from persistence.models import AuditLog, User
+
+if TYPE_CHECKING:
+    from gql.schema.types.user import UserType
+
+
+@strawberry.enum(description="What happened to the object.")
+class AuditAction(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    SOFT_DELETE = "soft_delete"
+    RESTORE = "restore"
+
+
+# The GraphQL type an entry is about, by table. Link rows (post_tags) belong to the post.
+ENTITY_TYPES = {
+    "users": "User",
+    "posts": "Post",
+    "post_tags": "Post",
+    "comments": "Comment",
+    "tags": "Tag",
+    "feature_flags": "FeatureFlag",
+    "flag_overrides": "FlagOverride",
+    "api_tokens": "ApiToken",
+}
+
+
+@strawberry.type(description="One changed field: its value before and after.")
+class AuditChange:
+    field: str = strawberry.field(description="The field, as stored (snake_case).")
+    old: JSON | None
+    new: JSON | None
+
+
+@strawberry.type(name="AuditEntry", description="One change to one object, append-only.")
+class AuditEntryType(Node):
+    is_type_of = model_type_check(AuditLog)
+
+    request_id: str | None = strawberry.field(description="The request that made the change.")
+    ip_address: str | None
+    user_agent: str | None
+
+    @strawberry.field(description="What happened.")
+    def action(self, root: strawberry.Parent[AuditLog]) -> AuditAction:
+        return AuditAction(root.action)
+
+    @strawberry.field(description="When it happened (UTC).")
+    def at(self, root: strawberry.Parent[AuditLog]) -> datetime:
+        return root.created_at
+
+    @strawberry.field(description="The kind of row that changed, e.g. `posts`, `post_tags`.")
+    def entity_type(self, root: strawberry.Parent[AuditLog]) -> str:
+        return root.entity_type
+
+    @strawberry.field(description="The global id of the object the change belongs to.")
+    def entity_id(self, root: strawberry.Parent[AuditLog]) -> strawberry.ID:
+        type_name = ENTITY_TYPES.get(root.entity_type, root.entity_type)
+        key = int(root.entity_id) if type_name == "User" else root.entity_id.replace("-", "")
+        return strawberry.ID(to_global_id(type_name, key))
+
+    @strawberry.field(
+        description="The changed fields; secrets show as `[redacted]`.",
+        metadata={MAX_ITEMS: max(len(table.columns) for table in Base.metadata.tables.values())},
+    )
+    def changes(self, root: strawberry.Parent[AuditLog]) -> list[AuditChange]:
+        return [
+            AuditChange(field=field, old=values[0], new=values[1])
+            for field, values in root.changes.items()
+        ]
+
+    @strawberry.field(description="Who made the change; null for the system.")
+    async def actor(
+        self, root: strawberry.Parent[AuditLog], info: Info
+    ) -> Annotated[UserType, strawberry.lazy("gql.schema.types.user")] | None:
+        if root.actor_id is None:
+            return None
+        user: User | None = await info.context.loaders.user_by_id.load(root.actor_id)
+        return user

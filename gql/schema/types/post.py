@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from domain.posts import MAX_TAGS
+from gql.engine.cost import MAX_ITEMS
+from gql.engine.lean import LEAN, call_lean
+from gql.schema.context import Context, Info
+from gql.schema.loaders import PageKey
+from gql.schema.types.audited import Audited
+from gql.schema.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
+from gql.schema.types.node import model_type_check
+from gql.schema.types.tag import TagType
+from persistence.models import Post, PostStatus
+
+if TYPE_CHECKING:
+    from gql.schema.types.comment import CommentType
+
+PostStatusEnum = strawberry.enum(
+    PostStatus,
+    name="PostStatus",
+    description="DRAFT: visible to its author and superusers; PUBLISHED: visible to all; "
+    "ARCHIVED: visible to its author and superusers.",
+)
+
+
+def post_tags(post: Post, context: Context, _type_name: str) -> Any:
+    """The post's tags, or their awaitable load (see gql.schema.prefetch)."""
+    return context.loaders.tags_by_post_id.now_or_later(post.id)
+
+
+@strawberry.type(name="Post", description="A post. Its author is `createdBy`.")
+class PostType(Audited):
+    is_type_of = model_type_check(Post)
+
+    title: str
+    slug: str = strawberry.field(description="Unique among live posts; usable in `post(slug:)`.")
+    body: str
+    status: PostStatusEnum  # type: ignore[valid-type]
+    published_at: datetime | None = strawberry.field(description="When it was first published.")
+
+    @strawberry.field(
+        description="Its tags, by name.",
+        metadata={LEAN: post_tags, MAX_ITEMS: MAX_TAGS},
+    )
+    def tags(self, root: strawberry.Parent[Post], info: Info) -> list[TagType]:
+        tags: Any = call_lean(post_tags, root, info)
+        return tags
+
+    @strawberry.field(description="Its comments, oldest first.")
+    async def comments(
+        self,
+        root: strawberry.Parent[Post],
+        info: Info,
+        first: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+    ) -> Connection[Annotated[CommentType, strawberry.lazy("gql.schema.types.comment")]]:
+        page_request(first, after, None, None)  # validates the page size
+        loaders = info.context.loaders
+        page = await loaders.comments_by_post_id.load(PageKey(root.id, first, after))
+        return Connection.of(page, lambda: loaders.comment_count_by_post_id.load(root.id))
