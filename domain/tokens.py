@@ -1,19 +1,57 @@
-"""API tokens: issuing one (signing in, or on demand), and revoking it."""
+"""Signing in and API tokens: who a token or a password stands for, issuing a token,
+revoking one. A deactivated user's tokens and password stop working at once.
+
+An invalid, expired or revoked token, or one whose user is deactivated, is refused
+alike, so a caller learns nothing about which it was. Tokens are looked up by their
+SHA-256; the secret itself is never compared, logged or stored.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from uuid import UUID
 
 from domain.rules import bounded_text
+from persistence.audit import AuditContext
 from persistence.base import utcnow
+from persistence.engine import Database
 from persistence.errors import ValidationError
 from persistence.models import ApiToken, User
 from persistence.repositories.api_token import ApiTokenRepository
-from persistence.security import new_token
+from persistence.repositories.user import UserRepository
+from persistence.security import hash_token, new_token, verify_password
 from persistence.unit_of_work import UnitOfWork
 
 MAX_TOKEN_DAYS = 365
+# last_used_at is bookkeeping: writing it on every request would turn each read into
+# a write, so it is refreshed at most this often per token.
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+async def user_of(database: Database, secret: str) -> User | None:
+    """The active user ``secret`` is a valid token of; None if it is no such token."""
+    now = utcnow()
+    async with database.reader() as session:
+        found = await ApiTokenRepository(session).find_valid(hash_token(secret), now)
+    if found is None:
+        return None
+    if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
+        async with UnitOfWork(database, AuditContext(actor_id=found.user.id)) as uow:
+            tokens = ApiTokenRepository(uow.session)
+            await tokens.update(await tokens.get_or_raise(found.token_id), {"last_used_at": now})
+    return found.user
+
+
+async def check_credentials(database: Database, email: str, password: str) -> User | None:
+    """The active user with this email and password; None otherwise, after the same
+    work (one argon2 verification) whatever the reason."""
+    async with database.reader() as session:
+        user = await UserRepository(session).find_by_email(email)
+    stored_hash = user.password_hash if user is not None else None
+    # argon2id spends ~50 ms of CPU by design: keep it off the event loop.
+    matches = await asyncio.to_thread(verify_password, stored_hash, password)
+    return user if user is not None and matches and user.is_active else None
 
 
 async def issue_token(

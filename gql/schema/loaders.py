@@ -19,6 +19,7 @@ from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import comments, posts
 from persistence.engine import Database
 from persistence.models import AuditLog, Comment, FeatureFlag, FlagOverride, Post, Tag, User
 from persistence.pagination import Page
@@ -129,7 +130,7 @@ class Loaders:
 
     @cached_property
     def _visible_posts(self) -> ColumnElement[bool]:
-        return PostRepository.visible_to(self._viewer)
+        return posts.visible_to(self._viewer)
 
     @cached_property
     def user_by_id(self) -> Loader[int, User | None]:
@@ -141,7 +142,7 @@ class Loaders:
 
     @cached_property
     def comment_by_id(self) -> Loader[UUID, Comment | None]:
-        visible = CommentRepository.visible_to
+        visible = comments.visible_to
         return _by_id(self._database, CommentRepository, lambda: visible(self._viewer))
 
     @cached_property

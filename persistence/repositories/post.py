@@ -4,33 +4,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, exists, or_, true
+from sqlalchemy import ColumnElement, exists
 
 from persistence.models.post import Post, PostStatus
 from persistence.models.post_tag import PostTag
-from persistence.models.user import User
 from persistence.pagination import desc
 from persistence.repositories.text import contains
 from persistence.repository import BaseRepository
-
-# Built once: anonymous reads, the most frequent, all filter by it.
-_PUBLISHED: ColumnElement[bool] = Post.status == PostStatus.PUBLISHED
 
 
 class PostRepository(BaseRepository[Post]):
     model = Post
     default_order = (desc(Post.created_at),)
     sortable = frozenset({"created_at", "updated_at", "title"})
-
-    @staticmethod
-    def visible_to(viewer: User | None) -> ColumnElement[bool]:
-        """Published posts for everyone; a viewer's own drafts and archived posts for
-        them; everything for superusers."""
-        if viewer is not None and viewer.is_superuser:
-            return true()
-        if viewer is None:
-            return _PUBLISHED
-        return or_(_PUBLISHED, Post.created_by_id == viewer.id)
 
     @staticmethod
     def criteria(

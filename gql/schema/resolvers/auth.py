@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import strawberry
@@ -23,8 +22,6 @@ from gql.schema.types.error import (
 from gql.schema.types.user import UserType
 from persistence.models import ApiToken, User
 from persistence.repositories.api_token import ApiTokenRepository
-from persistence.repositories.user import UserRepository
-from persistence.security import verify_password
 from persistence.unit_of_work import UnitOfWork
 
 
@@ -91,11 +88,8 @@ class Mutation:
         retry_after = await limiter.sign_in_refused(address, input.email)
         if retry_after is not None:
             raise RateLimitedError(retry_after)
-        async with context.database.reader() as session:
-            user = await UserRepository(session).find_by_email(input.email)
-        stored_hash = user.password_hash if user is not None else None
-        matches = await asyncio.to_thread(verify_password, stored_hash, input.password)
-        if user is None or not matches or not user.is_active:
+        user = await tokens.check_credentials(context.database, input.email, input.password)
+        if user is None:
             await limiter.sign_in_failed(address, input.email)
             return InvalidCredentialsErrorType(message="Wrong email or password.")
         async with context.unit_of_work(actor=user) as uow:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from domain.rules import bounded_text, require_owner
+from domain import comments
 from gql.schema.context import Info
 from gql.schema.ids import uuid_key
 from gql.schema.mutations import perform
@@ -19,17 +19,13 @@ from gql.schema.types.error import (
     ValidationErrorType,
 )
 from persistence.models import Comment, User
-from persistence.repositories.comment import CommentRepository
-from persistence.repositories.post import PostRepository
 from persistence.unit_of_work import UnitOfWork
-
-MAX_BODY = 10_000
 
 
 @strawberry.input
 class CreateCommentInput:
     post_id: strawberry.ID
-    body: str = strawberry.field(description=f"1-{MAX_BODY:,} characters.")
+    body: str = strawberry.field(description=f"1-{comments.MAX_BODY:,} characters.")
 
 
 @strawberry.input
@@ -73,21 +69,6 @@ DeleteCommentResult = Annotated[
 ]
 
 
-async def _editable(uow: UnitOfWork, viewer: User, id: strawberry.ID) -> Comment:
-    """The comment, locked, if its post is visible to the viewer and they may edit it."""
-    comment = await CommentRepository(uow.session).get_or_raise(
-        uuid_key(id, "Comment"), for_update=True
-    )
-    posts = PostRepository(uow.session)
-    await posts.get_or_raise(comment.post_id, posts.visible_to(viewer))
-    require_owner(viewer, comment)
-    return comment
-
-
-def _body(value: str) -> str:
-    return bounded_text(value, "body", max_length=MAX_BODY)
-
-
 async def _comment(info: Info, id: strawberry.ID) -> Comment | None:
     return await info.context.loaders.comment_by_id.load(uuid_key(id, "Comment"))
 
@@ -100,12 +81,8 @@ class Mutation:
     @strawberry.mutation(description="Comment on a post you can see.")
     async def create_comment(self, info: Info, input: CreateCommentInput) -> CreateCommentResult:
         async def work(uow: UnitOfWork, viewer: User) -> CommentSuccess:
-            posts = PostRepository(uow.session)
-            post = await posts.get_or_raise(
-                uuid_key(input.post_id, "Post", "postId"), posts.visible_to(viewer)
-            )
-            comment = await CommentRepository(uow.session).add(
-                Comment(post_id=post.id, body=_body(input.body))
+            comment = await comments.create_comment(
+                uow, viewer, post_id=uuid_key(input.post_id, "Post", "postId"), body=input.body
             )
             return CommentSuccess(comment=comment)
 
@@ -117,10 +94,10 @@ class Mutation:
     @strawberry.mutation(description="Change your comment (or any, as a superuser).")
     async def update_comment(self, info: Info, input: UpdateCommentInput) -> UpdateCommentResult:
         async def work(uow: UnitOfWork, viewer: User) -> CommentSuccess:
-            comment = await _editable(uow, viewer, input.id)
-            await CommentRepository(uow.session).update(
-                comment, {"body": _body(input.body)}, expected_version=input.expected_version
-            )
+            comment = await comments.update_comment(
+                uow, viewer, uuid_key(input.id, "Comment"), body=input.body,
+                expected_version=input.expected_version,
+            )  # fmt: skip
             return CommentSuccess(comment=comment)
 
         return await perform(info, work)
@@ -128,9 +105,8 @@ class Mutation:
     @strawberry.mutation(description="Delete your comment (or any, as a superuser).")
     async def delete_comment(self, info: Info, input: DeleteCommentInput) -> DeleteCommentResult:
         async def work(uow: UnitOfWork, viewer: User) -> DeleteCommentSuccess:
-            comment = await _editable(uow, viewer, input.id)
-            await CommentRepository(uow.session).soft_delete(
-                comment, expected_version=input.expected_version
+            await comments.delete_comment(
+                uow, viewer, uuid_key(input.id, "Comment"), expected_version=input.expected_version
             )
             return DeleteCommentSuccess(deleted_id=input.id)
 

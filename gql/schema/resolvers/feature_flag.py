@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
+from uuid import UUID
 
 import strawberry
 
-from domain.rules import bounded_text, require_superuser
+from domain import feature_flags
 from gql.errors import NotAllowedError
 from gql.schema.context import Info
 from gql.schema.ids import int_key, uuid_key
@@ -24,13 +24,9 @@ from gql.schema.types.error import (
     ValidationErrorType,
 )
 from gql.schema.types.feature_flag import FeatureFlagType, FlagOverrideType
-from persistence import errors as domain
 from persistence.models import FeatureFlag, FlagOverride, User
-from persistence.repositories.feature_flag import FeatureFlagRepository, FlagOverrideRepository
-from persistence.repositories.user import UserRepository
+from persistence.repositories.feature_flag import FeatureFlagRepository
 from persistence.unit_of_work import UnitOfWork
-
-_KEY = re.compile(r"[a-z][a-z0-9_.-]{1,63}")
 
 
 async def _flag_node(info: Info, id: strawberry.ID) -> FeatureFlag | None:
@@ -155,35 +151,6 @@ RemoveFlagOverrideResult = Annotated[
 ]
 
 
-def _name(value: str) -> str:
-    return bounded_text(value, "name", max_length=100)
-
-
-def _description(value: str) -> str:
-    return bounded_text(value, "description", max_length=2000, min_length=0)
-
-
-def _percentage(value: int) -> int:
-    if not 0 <= value <= 100:
-        raise domain.ValidationError("rollout_percentage", "rolloutPercentage must be 0-100.")
-    return value
-
-
-async def _flag(
-    uow: UnitOfWork, viewer: User, id: strawberry.ID, argument: str = "id"
-) -> FeatureFlag:
-    require_superuser(viewer)
-    flags = FeatureFlagRepository(uow.session)
-    return await flags.get_or_raise(uuid_key(id, "FeatureFlag", argument), for_update=True)
-
-
-async def _pair(uow: UnitOfWork, viewer: User, flag_id: strawberry.ID, user_id: strawberry.ID
-                ) -> tuple[FeatureFlag, User]:  # fmt: skip
-    flag = await _flag(uow, viewer, flag_id, "flagId")
-    user = await UserRepository(uow.session).get_or_raise(int_key(user_id, "User", "userId"))
-    return flag, user
-
-
 def _forget(info: Info, flag_id: object) -> None:
     loaders = info.context.loaders
     loaders.feature_flag_by_id.clear(flag_id)
@@ -198,17 +165,9 @@ class Mutation:
         self, info: Info, input: CreateFeatureFlagInput
     ) -> CreateFeatureFlagResult:
         async def work(uow: UnitOfWork, viewer: User) -> FeatureFlagSuccess:
-            require_superuser(viewer)
-            if not _KEY.fullmatch(input.key):
-                raise domain.ValidationError("key", "key must match ^[a-z][a-z0-9_.-]{1,63}$.")
-            flag = await FeatureFlagRepository(uow.session).add(
-                FeatureFlag(
-                    key=input.key,
-                    name=_name(input.name),
-                    description=_description(input.description),
-                    enabled=input.enabled,
-                    rollout_percentage=_percentage(input.rollout_percentage),
-                )
+            flag = await feature_flags.create_flag(
+                uow, viewer, key=input.key, name=input.name, description=input.description,
+                enabled=input.enabled, rollout_percentage=input.rollout_percentage,
             )  # fmt: skip
             return FeatureFlagSuccess(feature_flag=flag)
 
@@ -219,19 +178,12 @@ class Mutation:
         self, info: Info, input: UpdateFeatureFlagInput
     ) -> UpdateFeatureFlagResult:
         async def work(uow: UnitOfWork, viewer: User) -> FeatureFlagSuccess:
-            flag = await _flag(uow, viewer, input.id)
-            values: dict[str, object] = {}
-            if input.name is not None:
-                values["name"] = _name(input.name)
-            if input.description is not None:
-                values["description"] = _description(input.description)
-            if input.enabled is not None:
-                values["enabled"] = input.enabled
-            if input.rollout_percentage is not None:
-                values["rollout_percentage"] = _percentage(input.rollout_percentage)
-            await FeatureFlagRepository(uow.session).update(
-                flag, values, expected_version=input.expected_version
-            )
+            flag = await feature_flags.update_flag(
+                uow, viewer, uuid_key(input.id, "FeatureFlag"), name=input.name,
+                description=input.description, enabled=input.enabled,
+                rollout_percentage=input.rollout_percentage,
+                expected_version=input.expected_version,
+            )  # fmt: skip
             _forget(info, flag.id)
             return FeatureFlagSuccess(feature_flag=flag)
 
@@ -242,11 +194,11 @@ class Mutation:
         self, info: Info, input: DeleteFeatureFlagInput
     ) -> DeleteFeatureFlagResult:
         async def work(uow: UnitOfWork, viewer: User) -> DeleteFeatureFlagSuccess:
-            flag = await _flag(uow, viewer, input.id)
-            await FeatureFlagRepository(uow.session).delete_with_overrides(
-                flag, expected_version=input.expected_version
+            key = uuid_key(input.id, "FeatureFlag")
+            await feature_flags.delete_flag(
+                uow, viewer, key, expected_version=input.expected_version
             )
-            _forget(info, flag.id)
+            _forget(info, key)
             return DeleteFeatureFlagSuccess(deleted_id=input.id)
 
         return await perform(info, work)
@@ -256,16 +208,11 @@ class Mutation:
         self, info: Info, input: SetFlagOverrideInput
     ) -> SetFlagOverrideResult:
         async def work(uow: UnitOfWork, viewer: User) -> FlagOverrideSuccess:
-            flag, user = await _pair(uow, viewer, input.flag_id, input.user_id)
-            overrides = FlagOverrideRepository(uow.session)
-            override = await overrides.find(flag.id, user.id)
-            if override is None:
-                override = await overrides.add(
-                    FlagOverride(flag_id=flag.id, user_id=user.id, enabled=input.enabled)
-                )
-            else:
-                await overrides.update(override, {"enabled": input.enabled})
-            _forget(info, flag.id)
+            flag_id, user_id = _pair(input.flag_id, input.user_id)
+            override = await feature_flags.set_override(
+                uow, viewer, flag_id, user_id, enabled=input.enabled
+            )
+            _forget(info, flag_id)
             return FlagOverrideSuccess(flag_override=override)
 
         return await perform(info, work)
@@ -275,12 +222,13 @@ class Mutation:
         self, info: Info, input: RemoveFlagOverrideInput
     ) -> RemoveFlagOverrideResult:
         async def work(uow: UnitOfWork, viewer: User) -> RemoveFlagOverrideSuccess:
-            flag, user = await _pair(uow, viewer, input.flag_id, input.user_id)
-            overrides = FlagOverrideRepository(uow.session)
-            override = await overrides.find(flag.id, user.id)
-            if override is not None:
-                await overrides.delete(override)
-            _forget(info, flag.id)
-            return RemoveFlagOverrideSuccess(removed=override is not None)
+            flag_id, user_id = _pair(input.flag_id, input.user_id)
+            removed = await feature_flags.remove_override(uow, viewer, flag_id, user_id)
+            _forget(info, flag_id)
+            return RemoveFlagOverrideSuccess(removed=removed)
 
         return await perform(info, work)
+
+
+def _pair(flag_id: strawberry.ID, user_id: strawberry.ID) -> tuple[UUID, int]:
+    return uuid_key(flag_id, "FeatureFlag", "flagId"), int_key(user_id, "User", "userId")

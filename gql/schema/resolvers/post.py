@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import enum
-import re
 from datetime import datetime
 from typing import Annotated, TypeVar
+from uuid import UUID
 
 import strawberry
 
-from domain.posts import MAX_BODY, MAX_TAGS
-from domain.rules import bounded_text, require_owner
+from domain import posts
+from domain.posts import MAX_TAGS
 from gql.errors import BadUserInputError
 from gql.schema.context import Info
 from gql.schema.ids import int_key, uuid_key
@@ -27,16 +27,11 @@ from gql.schema.types.error import (
     ValidationErrorType,
 )
 from gql.schema.types.post import PostStatusEnum, PostType
-from persistence import errors as domain
-from persistence.base import utcnow
-from persistence.models import Post, PostStatus, User
+from persistence.models import Post, User
 from persistence.repositories.post import PostRepository
-from persistence.repositories.tag import TagRepository
 from persistence.unit_of_work import UnitOfWork
 
 R = TypeVar("R")
-
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 @strawberry.enum(description="How to order posts; the id breaks ties.")
@@ -86,7 +81,7 @@ class Query:
     ) -> Connection[PostType]:
         f = filter or PostFilter()
         where = [
-            PostRepository.visible_to(info.context.viewer),
+            posts.visible_to(info.context.viewer),
             *PostRepository.criteria(
                 statuses=f.status or (),
                 author_id=int_key(f.author_id, "User", "authorId") if f.author_id else None,
@@ -114,8 +109,8 @@ class Query:
             return post
         slug = filter_text(slug, "slug")
         async with info.context.database.reader() as session:
-            posts = PostRepository(session)
-            return await posts.find_by_slug(slug or "", posts.visible_to(info.context.viewer))
+            repository = PostRepository(session)
+            return await repository.find_by_slug(slug or "", posts.visible_to(info.context.viewer))
 
 
 # -- inputs and results -----------------------------------------------------------------
@@ -202,47 +197,8 @@ SetPostTagsResult = Annotated[
 # -- the writes ---------------------------------------------------------------------------
 
 
-def _title(value: str) -> str:
-    return bounded_text(value, "title", max_length=200)
-
-
-def _body(value: str) -> str:
-    return bounded_text(value, "body", max_length=MAX_BODY, min_length=0)
-
-
-def _slug(value: str) -> str:
-    slug = value.strip().lower()
-    if not _SLUG.fullmatch(slug) or len(slug) > 200:
-        raise domain.ValidationError("slug", "slug must be lower-case words joined by hyphens.")
-    return slug
-
-
-def _slug_from(title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:200].strip("-")
-    if not slug:
-        raise domain.ValidationError("slug", "Give a slug: the title has no letters or digits.")
-    return slug
-
-
-async def _editable(uow: UnitOfWork, viewer: User, id: strawberry.ID, **kwargs: bool) -> Post:
-    """The post, locked for the update, if the viewer may see it (else NotFound) and
-    edit it (else Forbidden)."""
-    posts = PostRepository(uow.session)
-    post = await posts.get_or_raise(
-        uuid_key(id, "Post"), posts.visible_to(viewer), for_update=True, **kwargs
-    )
-    require_owner(viewer, post)
-    return post
-
-
-async def _set_tags(uow: UnitOfWork, post: Post, tag_ids: list[strawberry.ID]) -> bool:
-    keys = list(dict.fromkeys(uuid_key(t, "Tag", "tagIds") for t in tag_ids))
-    if len(keys) > MAX_TAGS:
-        raise domain.ValidationError("tag_ids", f"A post has at most {MAX_TAGS} tags.")
-    tags = TagRepository(uow.session)
-    if None in await tags.get_many(keys):
-        raise domain.NotFoundError("tag")
-    return await tags.set_post_tags(post.id, keys)
+def _tag_keys(tag_ids: list[strawberry.ID]) -> list[UUID]:
+    return [uuid_key(t, "Tag", "tagIds") for t in tag_ids]
 
 
 def _refresh(info: Info, post: Post) -> None:
@@ -255,17 +211,11 @@ def _refresh(info: Info, post: Post) -> None:
 class Mutation:
     @strawberry.mutation(description="Write a draft post; you are its author.")
     async def create_post(self, info: Info, input: CreatePostInput) -> CreatePostResult:
-        async def work(uow: UnitOfWork, _viewer: User) -> PostSuccess:
-            title = _title(input.title)
-            post = await PostRepository(uow.session).add(
-                Post(
-                    title=title,
-                    body=_body(input.body),
-                    slug=_slug(input.slug) if input.slug is not None else _slug_from(title),
-                )
-            )
-            if input.tag_ids:
-                await _set_tags(uow, post, input.tag_ids)
+        async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
+            post = await posts.create_post(
+                uow, viewer, title=input.title, body=input.body, slug=input.slug,
+                tag_ids=_tag_keys(input.tag_ids or []),
+            )  # fmt: skip
             return PostSuccess(post=post)
 
         return _done(info, await perform(info, work))
@@ -273,16 +223,10 @@ class Mutation:
     @strawberry.mutation(description="Change a post's title, body or slug (author or superuser).")
     async def update_post(self, info: Info, input: UpdatePostInput) -> UpdatePostResult:
         async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
-            post = await _editable(uow, viewer, input.id)
-            values: dict[str, object] = {}
-            if input.title is not None:
-                values["title"] = _title(input.title)
-            if input.body is not None:
-                values["body"] = _body(input.body)
-            if input.slug is not None:
-                values["slug"] = _slug(input.slug)
-            posts = PostRepository(uow.session)
-            await posts.update(post, values, expected_version=input.expected_version)
+            post = await posts.update_post(
+                uow, viewer, uuid_key(input.id, "Post"), title=input.title, body=input.body,
+                slug=input.slug, expected_version=input.expected_version,
+            )  # fmt: skip
             return PostSuccess(post=post)
 
         return _done(info, await perform(info, work))
@@ -290,12 +234,9 @@ class Mutation:
     @strawberry.mutation(description="Publish a post: it becomes visible to everyone.")
     async def publish_post(self, info: Info, input: PostVersionInput) -> PublishPostResult:
         async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
-            post = await _editable(uow, viewer, input.id)
-            values: dict[str, object] = {"status": PostStatus.PUBLISHED}
-            if post.published_at is None:
-                values["published_at"] = utcnow()
-            posts = PostRepository(uow.session)
-            await posts.update(post, values, expected_version=input.expected_version)
+            post = await posts.publish_post(
+                uow, viewer, uuid_key(input.id, "Post"), expected_version=input.expected_version
+            )
             return PostSuccess(post=post)
 
         return _done(info, await perform(info, work))
@@ -303,9 +244,8 @@ class Mutation:
     @strawberry.mutation(description="Delete a post; `restorePost` brings it back.")
     async def delete_post(self, info: Info, input: PostVersionInput) -> DeletePostResult:
         async def work(uow: UnitOfWork, viewer: User) -> DeletePostSuccess:
-            post = await _editable(uow, viewer, input.id)
-            await PostRepository(uow.session).soft_delete(
-                post, expected_version=input.expected_version
+            post = await posts.delete_post(
+                uow, viewer, uuid_key(input.id, "Post"), expected_version=input.expected_version
             )
             info.context.loaders.post_by_id.clear(post.id)
             return DeletePostSuccess(deleted_id=input.id)
@@ -315,8 +255,9 @@ class Mutation:
     @strawberry.mutation(description="Bring a deleted post back (author or superuser).")
     async def restore_post(self, info: Info, input: PostVersionInput) -> RestorePostResult:
         async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
-            post = await _editable(uow, viewer, input.id, include_deleted=True)
-            await PostRepository(uow.session).restore(post, expected_version=input.expected_version)
+            post = await posts.restore_post(
+                uow, viewer, uuid_key(input.id, "Post"), expected_version=input.expected_version
+            )
             return PostSuccess(post=post)
 
         return _done(info, await perform(info, work))
@@ -324,11 +265,10 @@ class Mutation:
     @strawberry.mutation(description="Replace a post's tags.")
     async def set_post_tags(self, info: Info, input: SetPostTagsInput) -> SetPostTagsResult:
         async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
-            post = await _editable(uow, viewer, input.post_id)
-            posts = PostRepository(uow.session)
-            posts.check_version(post, input.expected_version)
-            if await _set_tags(uow, post, input.tag_ids):
-                await posts.touch(post)
+            post = await posts.set_post_tags(
+                uow, viewer, uuid_key(input.post_id, "Post"), _tag_keys(input.tag_ids),
+                expected_version=input.expected_version,
+            )  # fmt: skip
             return PostSuccess(post=post)
 
         return _done(info, await perform(info, work, fields={"post": "postId"}))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import enum
-import re
 from typing import Annotated
+from uuid import UUID
 
 import strawberry
 
-from domain.rules import bounded_text, require_superuser
+from domain import tags
 from gql.schema.context import Info
 from gql.schema.ids import uuid_key
 from gql.schema.mutations import perform
@@ -23,12 +23,9 @@ from gql.schema.types.error import (
     ValidationErrorType,
 )
 from gql.schema.types.tag import TagType
-from persistence import errors as domain
 from persistence.models import Tag, User
 from persistence.repositories.tag import TagRepository
 from persistence.unit_of_work import UnitOfWork
-
-_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 @strawberry.enum(description="How to order tags; the id breaks ties.")
@@ -110,23 +107,8 @@ DeleteTagResult = Annotated[
 ]
 
 
-def _name(value: str) -> str:
-    return bounded_text(value, "name", max_length=50)
-
-
-def _color(value: str) -> str:
-    if not _COLOR.fullmatch(value):
-        raise domain.ValidationError("color", "color must be #rrggbb.")
-    return value.lower()
-
-
-async def _managed(uow: UnitOfWork, viewer: User, id: strawberry.ID) -> Tag:
-    require_superuser(viewer)
-    return await TagRepository(uow.session).get_or_raise(uuid_key(id, "Tag"), for_update=True)
-
-
-def _forget(info: Info, tag: Tag) -> None:
-    info.context.loaders.tag_by_id.clear(tag.id)
+def _forget(info: Info, tag_id: UUID) -> None:
+    info.context.loaders.tag_by_id.clear(tag_id)
     info.context.loaders.tags_by_post_id.clear_all()
 
 
@@ -135,25 +117,20 @@ class Mutation:
     @strawberry.mutation(description="Create a tag (superusers).")
     async def create_tag(self, info: Info, input: CreateTagInput) -> CreateTagResult:
         async def work(uow: UnitOfWork, viewer: User) -> TagSuccess:
-            require_superuser(viewer)
-            tag = Tag(name=_name(input.name), color=_color(input.color))
-            return TagSuccess(tag=await TagRepository(uow.session).add(tag))
+            return TagSuccess(
+                tag=await tags.create_tag(uow, viewer, name=input.name, color=input.color)
+            )
 
         return await perform(info, work)
 
     @strawberry.mutation(description="Rename or recolor a tag (superusers).")
     async def update_tag(self, info: Info, input: UpdateTagInput) -> UpdateTagResult:
         async def work(uow: UnitOfWork, viewer: User) -> TagSuccess:
-            tag = await _managed(uow, viewer, input.id)
-            values: dict[str, object] = {}
-            if input.name is not None:
-                values["name"] = _name(input.name)
-            if input.color is not None:
-                values["color"] = _color(input.color)
-            await TagRepository(uow.session).update(
-                tag, values, expected_version=input.expected_version
-            )
-            _forget(info, tag)
+            tag = await tags.update_tag(
+                uow, viewer, uuid_key(input.id, "Tag"), name=input.name, color=input.color,
+                expected_version=input.expected_version,
+            )  # fmt: skip
+            _forget(info, tag.id)
             return TagSuccess(tag=tag)
 
         return await perform(info, work)
@@ -161,11 +138,9 @@ class Mutation:
     @strawberry.mutation(description="Delete a tag and its links to posts (superusers).")
     async def delete_tag(self, info: Info, input: DeleteTagInput) -> DeleteTagResult:
         async def work(uow: UnitOfWork, viewer: User) -> DeleteTagSuccess:
-            tag = await _managed(uow, viewer, input.id)
-            await TagRepository(uow.session).delete_with_links(
-                tag, expected_version=input.expected_version
-            )
-            _forget(info, tag)
+            key = uuid_key(input.id, "Tag")
+            await tags.delete_tag(uow, viewer, key, expected_version=input.expected_version)
+            _forget(info, key)
             return DeleteTagSuccess(deleted_id=input.id)
 
         return await perform(info, work)

@@ -1,0 +1,65 @@
+"""Comments: on posts the writer can see, changed by their author or a superuser."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, exists
+
+from domain import posts
+from domain.rules import bounded_text, require_owner
+from persistence.models import Comment, Post, User
+from persistence.repositories.comment import CommentRepository
+from persistence.repositories.post import PostRepository
+from persistence.unit_of_work import UnitOfWork
+
+MAX_BODY = 10_000
+
+
+def visible_to(viewer: User | None) -> ColumnElement[bool]:
+    """Comments on live posts the viewer may see."""
+    return exists().where(
+        Post.id == Comment.post_id, Post.deleted_at.is_(None), posts.visible_to(viewer)
+    )
+
+
+def valid_body(value: str) -> str:
+    return bounded_text(value, "body", max_length=MAX_BODY)
+
+
+async def editable(
+    uow: UnitOfWork, actor: User, comment_id: UUID, *, include_deleted: bool = False
+) -> Comment:
+    """The comment, locked, if its post is visible to the actor and the actor may
+    change it (its author or a superuser)."""
+    comment = await CommentRepository(uow.session).get_or_raise(
+        comment_id, for_update=True, include_deleted=include_deleted
+    )
+    await PostRepository(uow.session).get_or_raise(comment.post_id, posts.visible_to(actor))
+    require_owner(actor, comment)
+    return comment
+
+
+async def create_comment(uow: UnitOfWork, actor: User, *, post_id: UUID, body: str) -> Comment:
+    post = await PostRepository(uow.session).get_or_raise(post_id, posts.visible_to(actor))
+    return await CommentRepository(uow.session).add(Comment(post_id=post.id, body=valid_body(body)))
+
+
+async def update_comment(
+    uow: UnitOfWork, actor: User, comment_id: UUID, *, body: str,
+    expected_version: int | None = None,
+) -> Comment:  # fmt: skip
+    comment = await editable(uow, actor, comment_id)
+    return await CommentRepository(uow.session).update(
+        comment, {"body": valid_body(body)}, expected_version=expected_version
+    )
+
+
+async def delete_comment(
+    uow: UnitOfWork, actor: User, comment_id: UUID, *, expected_version: int | None = None
+) -> Comment:
+    """Deleted softly: hidden from every read until restored."""
+    comment = await editable(uow, actor, comment_id)
+    return await CommentRepository(uow.session).soft_delete(
+        comment, expected_version=expected_version
+    )
