@@ -8,6 +8,7 @@ that owns the session commits once, when the outcome is known.
 
 from __future__ import annotations
 
+import importlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
@@ -45,6 +46,7 @@ from persistence.pagination import Ordering, Page, PageRequest, SearchResult, So
 T = TypeVar("T", bound=Base)
 
 _PREPARED: dict[tuple[type, str, str], Any] = {}
+_REPOSITORIES: dict[type[Base], type[BaseRepository[Any]]] = {}
 
 # Stamped by the unit of work or the database; an update naming one of them is a bug.
 _PROTECTED = frozenset(
@@ -62,6 +64,11 @@ class BaseRepository(Generic[T]):
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "model" in cls.__dict__:
+            _REPOSITORIES[cls.model] = cls
 
     # -- statements --------------------------------------------------------------------
 
@@ -395,3 +402,13 @@ class BaseRepository(Generic[T]):
     @property
     def _entity(self) -> str:
         return entity_name(self.model)
+
+
+def repository_for(model: type[Base]) -> type[BaseRepository[Any]]:
+    """The repository of ``model``: its own class if it has one (every module of
+    ``persistence.repositories`` is imported), else a plain ``BaseRepository`` of it."""
+    importlib.import_module("persistence.repositories")
+    found = _REPOSITORIES.get(model)
+    if found is None:
+        found = type(f"{model.__name__}Repository", (BaseRepository,), {"model": model})
+    return found

@@ -1,9 +1,13 @@
-"""The schema: every aggregate's resolvers module, merged, plus the policies."""
+"""The schema: every aggregate's resolvers module, merged, every declared entity, and
+the policies."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from types import ModuleType
 from typing import Any
 
 import strawberry
@@ -20,23 +24,23 @@ from gql.engine.document_limits import document_limits
 from gql.engine.error_policy import ErrorPolicy
 from gql.engine.execution import lean_execution
 from gql.engine.redaction import SchemaNames
-from gql.schema.resolvers import audit_log, auth, comment, feature_flag, post, tag, user
+from gql.schema import resolvers
+from gql.schema.entities import discover, entities
 from gql.schema.resolvers.node import node_query
 from gql.schema.scalars import DateTime
-from gql.schema.types.audit_entry import AuditEntryType
-from gql.schema.types.comment import CommentType
-from gql.schema.types.feature_flag import FeatureFlagType, FlagOverrideType
-from gql.schema.types.post import PostType
-from gql.schema.types.tag import TagType
-from gql.schema.types.user import UserType
 from gql.settings import Settings
 
-# One line per aggregate: its module's Query, Mutation and NODES join the schema.
-MODULES = (user, auth, post, comment, tag, feature_flag, audit_log)
+# Resolver modules are discovered, not listed. These come first, in the order their
+# fields have always had in schema.graphql; any other follows, by name.
+_FIRST = ("user", "auth", "post", "comment", "tag", "feature_flag", "audit_log")
 
-NODE_TYPES = (
-    UserType, PostType, CommentType, TagType, FeatureFlagType, FlagOverrideType, AuditEntryType,
-)  # fmt: skip
+
+def resolver_modules() -> list[ModuleType]:
+    """Every module of ``gql.schema.resolvers``, in the order their fields are printed."""
+    discover()
+    names = [module.name for module in pkgutil.iter_modules(resolvers.__path__)]
+    names.sort(key=lambda name: (_FIRST.index(name) if name in _FIRST else len(_FIRST), name))
+    return [importlib.import_module(f"{resolvers.__name__}.{name}") for name in names]
 
 
 class Schema(strawberry.Schema):
@@ -55,11 +59,9 @@ def build_schema(
 ) -> strawberry.Schema:
     """The schema. ``observers`` are extension factories that must see the final
     errors (the operation log): they wrap the error policy."""
-    lookups = {name: fn for m in MODULES for name, fn in getattr(m, "NODES", {}).items()}
-    query = merge_types(
-        "Query", (node_query(lookups), *(m.Query for m in MODULES if hasattr(m, "Query")))
-    )
-    mutation = merge_types("Mutation", tuple(m.Mutation for m in MODULES if hasattr(m, "Mutation")))
+    modules = resolver_modules()
+    query = merge_types("Query", (node_query(), *(m.Query for m in modules if hasattr(m, "Query"))))
+    mutation = merge_types("Mutation", tuple(m.Mutation for m in modules if hasattr(m, "Mutation")))
     extensions: list[type[SchemaExtension] | Any] = [
         # Parsing and validating a document costs more than running a small one: both
         # are done once per distinct document (bounded LRU caches, shared by requests).
@@ -75,7 +77,7 @@ def build_schema(
     schema = Schema(
         query=query,
         mutation=mutation,
-        types=NODE_TYPES,
+        types=[found.graphql_type for found in entities()],
         extensions=extensions,
         config=StrawberryConfig(
             disable_field_suggestions=not settings.is_development,

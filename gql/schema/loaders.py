@@ -12,24 +12,23 @@ from asyncio import Future
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from functools import cached_property
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 from uuid import UUID
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, false
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
-from domain import comments, posts
+from gql.schema.entities import entity_of
+from persistence.base import Base
 from persistence.engine import Database
-from persistence.models import AuditLog, Comment, FeatureFlag, FlagOverride, Post, Tag, User
+from persistence.models import AuditLog, FlagOverride, Tag, User
 from persistence.pagination import Page
 from persistence.repositories.audit_log import AuditLogRepository
-from persistence.repositories.comment import CommentRepository
-from persistence.repositories.feature_flag import FeatureFlagRepository, FlagOverrideRepository
-from persistence.repositories.post import PostRepository
+from persistence.repositories.feature_flag import FlagOverrideRepository
 from persistence.repositories.tag import TagRepository
-from persistence.repositories.user import UserRepository
-from persistence.repository import BaseRepository
+from persistence.repository import BaseRepository, repository_for
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -70,18 +69,20 @@ def _loader(
 
 
 def _by_id(
-    database: Database,
-    repository: type[BaseRepository[Any]],
-    visible: Callable[[], ColumnElement[bool]] | None = None,
+    database: Database, model: type[Base], visible: Callable[[], ColumnElement[bool]] | None
 ) -> Loader[Any, Any]:
     """Rows by id, restricted to the ``visible`` ones: a condition built at the first
     batch, so that a mutation priming the loader with what it wrote builds none."""
+    repository = repository_for(model)
 
     async def batch(session: AsyncSession, ids: list[Any]) -> Sequence[Any]:
         repo = repository(session)
         if visible is None:
             return await repo.get_many(ids)
-        found = {row.id: row for row in await repo.list(repo.one_of(repo.model.id, ids), visible())}  # type: ignore[attr-defined]
+        condition = visible()
+        if condition is false():  # nothing is visible: no need to ask
+            return [None] * len(ids)
+        found = {row.id: row for row in await repo.list(repo.one_of(model.id, ids), condition)}  # type: ignore[attr-defined]
         return [found.get(id) for id in ids]
 
     return _loader(database, batch)
@@ -122,44 +123,57 @@ def _counts_by_parent(
 
 class Loaders:
     """One request's loaders, each made when a resolver first asks for it: a request
-    uses two or three of them."""
+    uses two or three of them. Rows come through their entity's visibility rule
+    (:mod:`gql.schema.entities`)."""
 
     def __init__(self, database: Database, viewer: User | None) -> None:
         self._database = database
         self._viewer = viewer
+        self._by_id: dict[type[Base], Loader[Any, Any]] = {}
+        self._pages: dict[Any, DataLoader[PageKey, Page[Any]]] = {}
+        self._counts: dict[Any, DataLoader[Any, int]] = {}
 
-    @cached_property
-    def _visible_posts(self) -> ColumnElement[bool]:
-        return posts.visible_to(self._viewer)
+    def _visible(self, model: type[Base]) -> Callable[[], ColumnElement[bool]] | None:
+        rule = entity_of(model).visible_to
+        return None if rule is None else lambda: rule(self._viewer)
 
-    @cached_property
-    def user_by_id(self) -> Loader[int, User | None]:
-        return _by_id(self._database, UserRepository)
+    def by_id(self, model: type[Base]) -> Loader[Any, Any]:
+        """Rows of ``model`` by id: None for a row that is missing or hidden."""
+        loader = self._by_id.get(model)
+        if loader is None:
+            loader = self._by_id[model] = _by_id(self._database, model, self._visible(model))
+        return loader
 
-    @cached_property
-    def post_by_id(self) -> Loader[UUID, Post | None]:
-        return _by_id(self._database, PostRepository, lambda: self._visible_posts)
+    def pages(self, parent: InstrumentedAttribute[Any]) -> DataLoader[PageKey, Page[Any]]:
+        """Each parent's page of the rows whose ``parent`` column points at it."""
+        loader = self._pages.get(parent)
+        if loader is None:
+            loader = self._pages[parent] = _pages_by_parent(*self._children(parent))
+        return loader
 
-    @cached_property
-    def comment_by_id(self) -> Loader[UUID, Comment | None]:
-        visible = comments.visible_to
-        return _by_id(self._database, CommentRepository, lambda: visible(self._viewer))
+    def counts(self, parent: InstrumentedAttribute[Any]) -> DataLoader[Any, int]:
+        """How many rows each parent's ``pages`` hold in all."""
+        loader = self._counts.get(parent)
+        if loader is None:
+            loader = self._counts[parent] = _counts_by_parent(*self._children(parent))
+        return loader
 
-    @cached_property
-    def tag_by_id(self) -> Loader[UUID, Tag | None]:
-        return _by_id(self._database, TagRepository)
+    def _children(self, parent: InstrumentedAttribute[Any]) -> tuple[Any, ...]:
+        """What a loader of the rows under ``parent`` needs: the database, the rows'
+        repository, the column and, if they have one, their visibility condition."""
+        model = cast(type[Base], parent.class_)
+        visible = self._visible(model)
+        where = () if visible is None else (visible(),)
+        return (self._database, repository_for(model), parent, *where)
 
-    @cached_property
-    def feature_flag_by_id(self) -> Loader[UUID, FeatureFlag | None]:
-        return _by_id(self._database, FeatureFlagRepository)
-
-    @cached_property
-    def flag_override_by_id(self) -> Loader[UUID, FlagOverride | None]:
-        return _by_id(self._database, FlagOverrideRepository)
-
-    @cached_property
-    def audit_entry_by_id(self) -> Loader[UUID, AuditLog | None]:
-        return _by_id(self._database, AuditLogRepository)
+    def forget(self) -> None:
+        """Forget what was loaded: a mutation changed it."""
+        for loaders in (self._by_id, self._pages, self._counts):
+            for loader in loaders.values():
+                loader.clear_all()
+        for cached in ("tags_by_post_id", "override_by_flag_and_user"):
+            if cached in self.__dict__:
+                getattr(self, cached).clear_all()
 
     @cached_property
     def tags_by_post_id(self) -> Loader[UUID, list[Tag]]:
@@ -170,40 +184,14 @@ class Loaders:
         return _loader(self._database, tags_by_post)
 
     @cached_property
-    def comments_by_post_id(self) -> DataLoader[PageKey, Page[Comment]]:
-        return _pages_by_parent(self._database, CommentRepository, Comment.post_id)
-
-    @cached_property
-    def comment_count_by_post_id(self) -> DataLoader[UUID, int]:
-        return _counts_by_parent(self._database, CommentRepository, Comment.post_id)
-
-    @cached_property
-    def posts_by_author_id(self) -> DataLoader[PageKey, Page[Post]]:
-        return _pages_by_parent(
-            self._database, PostRepository, Post.created_by_id, self._visible_posts
-        )
-
-    @cached_property
-    def post_count_by_author_id(self) -> DataLoader[int, int]:
-        return _counts_by_parent(
-            self._database, PostRepository, Post.created_by_id, self._visible_posts
-        )
-
-    @cached_property
     def history_by_entity_id(self) -> DataLoader[PageKey, Page[AuditLog]]:
+        """Not through the entries' visibility (superusers): an object's history is its
+        creator's to read as well (``Audited.history`` decides)."""
         return _pages_by_parent(self._database, AuditLogRepository, AuditLog.entity_id)
 
     @cached_property
     def history_count_by_entity_id(self) -> DataLoader[str, int]:
         return _counts_by_parent(self._database, AuditLogRepository, AuditLog.entity_id)
-
-    @cached_property
-    def overrides_by_flag_id(self) -> DataLoader[PageKey, Page[FlagOverride]]:
-        return _pages_by_parent(self._database, FlagOverrideRepository, FlagOverride.flag_id)
-
-    @cached_property
-    def override_count_by_flag_id(self) -> DataLoader[UUID, int]:
-        return _counts_by_parent(self._database, FlagOverrideRepository, FlagOverride.flag_id)
 
     @cached_property
     def override_by_flag_and_user(self) -> DataLoader[tuple[UUID, int], FlagOverride | None]:

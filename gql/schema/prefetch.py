@@ -16,7 +16,7 @@ from typing import Any
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from gql.schema.context import Info
-from persistence.models import Post
+from persistence.models import Post, User
 
 
 async def prefetch(info: Info, rows: Sequence[Any]) -> None:
@@ -34,7 +34,7 @@ async def prefetch(info: Info, rows: Sequence[Any]) -> None:
         if user_id is not None
     }
     if user_ids:
-        loads.append(loaders.user_by_id.load_many(user_ids))
+        loads.append(loaders.by_id(User).load_many(user_ids))
     if "tags" in fields and isinstance(rows[0], Post):
         loads.append(loaders.tags_by_post_id.load_many([row.id for row in rows]))
     await asyncio.gather(*loads)

@@ -10,11 +10,9 @@ from gql.errors import NotAllowedError
 from gql.schema.context import Info
 from gql.schema.ids import int_key, parse_global_id, uuid_key
 from gql.schema.resolvers.listing import list_connection
-from gql.schema.resolvers.node import NodeLookup
 from gql.schema.scalars import MAX_FILTER_LENGTH, filter_text
 from gql.schema.types.audit_entry import AuditAction, AuditEntryType
 from gql.schema.types.connection import Connection
-from persistence.models import AuditLog
 from persistence.repositories.audit_log import AuditLogRepository
 
 
@@ -40,16 +38,6 @@ def _entity_key(global_id: strawberry.ID) -> str:
     if type_name == "User":
         return str(int_key(global_id, "User", "entityId"))
     return str(uuid_key(global_id, type_name, "entityId"))
-
-
-async def _entry(info: Info, id: strawberry.ID) -> AuditLog | None:
-    viewer = info.context.viewer
-    if viewer is None or not viewer.is_superuser:
-        return None
-    return await info.context.loaders.audit_entry_by_id.load(uuid_key(id, "AuditEntry"))
-
-
-NODES: dict[str, NodeLookup] = {"AuditEntry": _entry}
 
 
 @strawberry.type

@@ -10,7 +10,6 @@ from domain import comments
 from gql.schema.context import Info
 from gql.schema.ids import uuid_key
 from gql.schema.mutations import perform
-from gql.schema.resolvers.node import NodeLookup
 from gql.schema.types.comment import CommentType
 from gql.schema.types.error import (
     ConflictErrorType,
@@ -69,13 +68,6 @@ DeleteCommentResult = Annotated[
 ]
 
 
-async def _comment(info: Info, id: strawberry.ID) -> Comment | None:
-    return await info.context.loaders.comment_by_id.load(uuid_key(id, "Comment"))
-
-
-NODES: dict[str, NodeLookup] = {"Comment": _comment}
-
-
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Comment on a post you can see.")
@@ -88,7 +80,7 @@ class Mutation:
 
         result = await perform(info, work)
         if isinstance(result, CommentSuccess):
-            info.context.loaders.comments_by_post_id.clear_all()
+            info.context.loaders.pages(Comment.post_id).clear_all()
         return result
 
     @strawberry.mutation(description="Change your comment (or any, as a superuser).")
@@ -112,5 +104,5 @@ class Mutation:
 
         result = await perform(info, work)
         if isinstance(result, DeleteCommentSuccess):
-            info.context.loaders.comments_by_post_id.clear_all()
+            info.context.loaders.pages(Comment.post_id).clear_all()
         return result

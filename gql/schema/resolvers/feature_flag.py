@@ -13,7 +13,6 @@ from gql.schema.context import Info
 from gql.schema.ids import int_key, uuid_key
 from gql.schema.mutations import perform
 from gql.schema.resolvers.listing import list_connection
-from gql.schema.resolvers.node import NodeLookup
 from gql.schema.scalars import filter_text
 from gql.schema.types.connection import Connection
 from gql.schema.types.error import (
@@ -27,20 +26,6 @@ from gql.schema.types.feature_flag import FeatureFlagType, FlagOverrideType
 from persistence.models import FeatureFlag, FlagOverride, User
 from persistence.repositories.feature_flag import FeatureFlagRepository
 from persistence.unit_of_work import UnitOfWork
-
-
-async def _flag_node(info: Info, id: strawberry.ID) -> FeatureFlag | None:
-    return await info.context.loaders.feature_flag_by_id.load(uuid_key(id, "FeatureFlag"))
-
-
-async def _override_node(info: Info, id: strawberry.ID) -> FlagOverride | None:
-    viewer = info.context.viewer
-    if viewer is None or not viewer.is_superuser:
-        return None
-    return await info.context.loaders.flag_override_by_id.load(uuid_key(id, "FlagOverride"))
-
-
-NODES: dict[str, NodeLookup] = {"FeatureFlag": _flag_node, "FlagOverride": _override_node}
 
 
 @strawberry.type
@@ -153,9 +138,9 @@ RemoveFlagOverrideResult = Annotated[
 
 def _forget(info: Info, flag_id: object) -> None:
     loaders = info.context.loaders
-    loaders.feature_flag_by_id.clear(flag_id)
+    loaders.by_id(FeatureFlag).clear(flag_id)
     loaders.override_by_flag_and_user.clear_all()
-    loaders.overrides_by_flag_id.clear_all()
+    loaders.pages(FlagOverride.flag_id).clear_all()
 
 
 @strawberry.type

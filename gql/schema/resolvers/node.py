@@ -1,14 +1,13 @@
 """``node(id:)`` and ``nodes(ids:)``: any object by its global id.
 
-Each resolver module lists the types it can look up in a ``NODES`` dict (type name ->
-an async lookup by global id); the schema gathers them. A lookup returns None for an
-object that does not exist or that the viewer may not see.
+Every declared entity (:mod:`gql.schema.entities`) is found by its loader by id, through
+its visibility rule: None for an object that does not exist or that the viewer may not
+see.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import strawberry
@@ -16,21 +15,25 @@ import strawberry
 from gql.engine.cost import MAX_ITEMS
 from gql.errors import BadUserInputError
 from gql.schema.context import Info
-from gql.schema.ids import parse_global_id
+from gql.schema.entities import entity_named, key_type
+from gql.schema.ids import int_key, parse_global_id, uuid_key
 from gql.schema.types.node import Node
-
-NodeLookup = Callable[[Info, strawberry.ID], Awaitable[Any]]
 
 MAX_NODES = 100
 
 
-def node_query(lookups: Mapping[str, NodeLookup]) -> type:
-    """The Query fields ``node`` and ``nodes`` over these lookups."""
+async def find(info: Info, id: strawberry.ID) -> Any:
+    """The object with this global id, if the viewer may see it."""
+    type_name, _ = parse_global_id(id)
+    found = entity_named(type_name)
+    if found is None:
+        return None
+    key = int_key(id, type_name) if key_type(found.model) is int else uuid_key(id, type_name)
+    return await info.context.loaders.by_id(found.model).load(key)
 
-    async def find(info: Info, id: strawberry.ID) -> Any:
-        type_name, _ = parse_global_id(id)
-        lookup = lookups.get(type_name)
-        return await lookup(info, id) if lookup is not None else None
+
+def node_query() -> type:
+    """The Query fields ``node`` and ``nodes``."""
 
     @strawberry.type
     class NodeQuery:

@@ -16,7 +16,6 @@ from gql.schema.context import Info
 from gql.schema.ids import int_key, uuid_key
 from gql.schema.mutations import perform
 from gql.schema.resolvers.listing import list_connection
-from gql.schema.resolvers.node import NodeLookup
 from gql.schema.scalars import MAX_FILTER_LENGTH, filter_text
 from gql.schema.types.connection import Connection
 from gql.schema.types.error import (
@@ -56,13 +55,6 @@ class PostFilter:
     )
     created_after: datetime | None = None
     created_before: datetime | None = None
-
-
-async def _post(info: Info, id: strawberry.ID) -> Post | None:
-    return await info.context.loaders.post_by_id.load(uuid_key(id, "Post"))
-
-
-NODES: dict[str, NodeLookup] = {"Post": _post}
 
 
 @strawberry.type
@@ -105,7 +97,7 @@ class Query:
         if (id is None) == (slug is None):
             raise BadUserInputError("Name the post by exactly one of its arguments.")
         if id is not None:
-            post: Post | None = await info.context.loaders.post_by_id.load(uuid_key(id, "Post"))
+            post: Post | None = await info.context.loaders.by_id(Post).load(uuid_key(id, "Post"))
             return post
         slug = filter_text(slug, "slug")
         async with info.context.database.reader() as session:
@@ -203,7 +195,7 @@ def _tag_keys(tag_ids: list[strawberry.ID]) -> list[UUID]:
 
 def _refresh(info: Info, post: Post) -> None:
     loaders = info.context.loaders
-    loaders.post_by_id.clear(post.id).prime(post.id, post)
+    loaders.by_id(Post).clear(post.id).prime(post.id, post)
     loaders.tags_by_post_id.clear(post.id)
 
 
@@ -247,7 +239,7 @@ class Mutation:
             post = await posts.delete_post(
                 uow, viewer, uuid_key(input.id, "Post"), expected_version=input.expected_version
             )
-            info.context.loaders.post_by_id.clear(post.id)
+            info.context.loaders.by_id(Post).clear(post.id)
             return DeletePostSuccess(deleted_id=input.id)
 
         return await perform(info, work)

@@ -13,7 +13,6 @@ from gql.schema.context import Info
 from gql.schema.ids import uuid_key
 from gql.schema.mutations import perform
 from gql.schema.resolvers.listing import list_connection
-from gql.schema.resolvers.node import NodeLookup
 from gql.schema.types.connection import Connection
 from gql.schema.types.error import (
     AlreadyExistsErrorType,
@@ -34,13 +33,6 @@ class TagOrder(enum.Enum):
     NAME_DESC = ("name", True)
     CREATED_AT_ASC = ("created_at", False)
     CREATED_AT_DESC = ("created_at", True)
-
-
-async def _tag(info: Info, id: strawberry.ID) -> Tag | None:
-    return await info.context.loaders.tag_by_id.load(uuid_key(id, "Tag"))
-
-
-NODES: dict[str, NodeLookup] = {"Tag": _tag}
 
 
 @strawberry.type
@@ -108,7 +100,7 @@ DeleteTagResult = Annotated[
 
 
 def _forget(info: Info, tag_id: UUID) -> None:
-    info.context.loaders.tag_by_id.clear(tag_id)
+    info.context.loaders.by_id(Tag).clear(tag_id)
     info.context.loaders.tags_by_post_id.clear_all()
 
 

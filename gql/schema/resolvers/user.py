@@ -12,7 +12,6 @@ from gql.schema.context import Info
 from gql.schema.ids import int_key
 from gql.schema.mutations import perform
 from gql.schema.resolvers.listing import list_connection
-from gql.schema.resolvers.node import NodeLookup
 from gql.schema.scalars import MAX_FILTER_LENGTH, filter_text
 from gql.schema.types.connection import Connection
 from gql.schema.types.error import (
@@ -47,13 +46,6 @@ class UserFilter:
     is_active: bool | None = strawberry.field(
         default=None, description="Superusers only; others always see active users."
     )
-
-
-async def _user(info: Info, id: strawberry.ID) -> User | None:
-    return await info.context.loaders.user_by_id.load(int_key(id, "User"))
-
-
-NODES: dict[str, NodeLookup] = {"User": _user}
 
 
 @strawberry.type
@@ -139,7 +131,7 @@ DeactivateUserResult = Annotated[
 
 
 def _forget(info: Info, user: User) -> None:
-    info.context.loaders.user_by_id.clear(user.id).prime(user.id, user)
+    info.context.loaders.by_id(User).clear(user.id).prime(user.id, user)
 
 
 @strawberry.type

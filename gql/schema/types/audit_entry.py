@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
+from domain.rules import superusers_only
 from gql.engine.cost import MAX_ITEMS
 from gql.schema.context import Info
-from gql.schema.ids import to_global_id
-from gql.schema.types.node import Node, model_type_check
+from gql.schema.entities import entity, entry_global_id
+from gql.schema.types.node import Node
 from persistence.base import Base
 from persistence.models import AuditLog, User
 
@@ -27,19 +28,6 @@ class AuditAction(enum.Enum):
     RESTORE = "restore"
 
 
-# The GraphQL type an entry is about, by table. Link rows (post_tags) belong to the post.
-ENTITY_TYPES = {
-    "users": "User",
-    "posts": "Post",
-    "post_tags": "Post",
-    "comments": "Comment",
-    "tags": "Tag",
-    "feature_flags": "FeatureFlag",
-    "flag_overrides": "FlagOverride",
-    "api_tokens": "ApiToken",
-}
-
-
 @strawberry.type(description="One changed field: its value before and after.")
 class AuditChange:
     field: str = strawberry.field(description="The field, as stored (snake_case).")
@@ -47,10 +35,13 @@ class AuditChange:
     new: JSON | None
 
 
-@strawberry.type(name="AuditEntry", description="One change to one object, append-only.")
+@entity(
+    AuditLog,
+    name="AuditEntry",
+    description="One change to one object, append-only.",
+    visible_to=superusers_only,
+)
 class AuditEntryType(Node):
-    is_type_of = model_type_check(AuditLog)
-
     request_id: str | None = strawberry.field(description="The request that made the change.")
     ip_address: str | None
     user_agent: str | None
@@ -69,9 +60,7 @@ class AuditEntryType(Node):
 
     @strawberry.field(description="The global id of the object the change belongs to.")
     def entity_id(self, root: strawberry.Parent[AuditLog]) -> strawberry.ID:
-        type_name = ENTITY_TYPES.get(root.entity_type, root.entity_type)
-        key = int(root.entity_id) if type_name == "User" else root.entity_id.replace("-", "")
-        return strawberry.ID(to_global_id(type_name, key))
+        return strawberry.ID(entry_global_id(root.entity_type, root.entity_id))
 
     @strawberry.field(
         description="The changed fields; secrets show as `[redacted]`.",
@@ -89,5 +78,5 @@ class AuditEntryType(Node):
     ) -> Annotated[UserType, strawberry.lazy("gql.schema.types.user")] | None:
         if root.actor_id is None:
             return None
-        user: User | None = await info.context.loaders.user_by_id.load(root.actor_id)
+        user: User | None = await info.context.loaders.by_id(User).load(root.actor_id)
         return user

@@ -31,7 +31,7 @@ def last_editor(row: Any, context: Context, _type_name: str) -> Any:
 def _user(context: Context, user_id: int | None) -> Any:
     """The user, or (when a list did not load it already) the awaitable load: the
     executor awaits what a resolver returns when it is awaitable."""
-    return None if user_id is None else context.loaders.user_by_id.now_or_later(user_id)
+    return None if user_id is None else context.loaders.by_id(User).now_or_later(user_id)
 
 
 @strawberry.interface(

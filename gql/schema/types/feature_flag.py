@@ -5,22 +5,21 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from domain.feature_flags import is_enabled
+from domain.rules import superusers_only
 from gql.errors import NotAllowedError
 from gql.schema.context import Info
+from gql.schema.entities import entity
 from gql.schema.loaders import PageKey
 from gql.schema.types.audited import Audited
 from gql.schema.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
-from gql.schema.types.node import model_type_check
 from persistence.models import FeatureFlag, FlagOverride, User
 
 if TYPE_CHECKING:
     from gql.schema.types.user import UserType
 
 
-@strawberry.type(name="FeatureFlag", description="A switch, rolled out to a share of users.")
+@entity(FeatureFlag, description="A switch, rolled out to a share of users.")
 class FeatureFlagType(Audited):
-    is_type_of = model_type_check(FeatureFlag)
-
     key: str = strawberry.field(description="Unique; lower-case letters, digits, `_.-`.")
     name: str
     description: str
@@ -50,24 +49,26 @@ class FeatureFlagType(Audited):
             raise NotAllowedError("Only superusers can read flag overrides.")
         page_request(first, after, None, None)
         loaders = info.context.loaders
-        page = await loaders.overrides_by_flag_id.load(PageKey(root.id, first, after))
-        return Connection.of(page, lambda: loaders.override_count_by_flag_id.load(root.id))
+        page = await loaders.pages(FlagOverride.flag_id).load(PageKey(root.id, first, after))
+        return Connection.of(page, lambda: loaders.counts(FlagOverride.flag_id).load(root.id))
 
 
-@strawberry.type(name="FlagOverride", description="One user's fixed answer for one flag.")
+@entity(
+    FlagOverride,
+    description="One user's fixed answer for one flag.",
+    visible_to=superusers_only,
+)
 class FlagOverrideType(Audited):
-    is_type_of = model_type_check(FlagOverride)
-
     enabled: bool
 
     @strawberry.field(description="The flag it overrides.")
     async def flag(self, root: strawberry.Parent[FlagOverride], info: Info) -> FeatureFlagType:
-        flag = await info.context.loaders.feature_flag_by_id.load(root.flag_id)
+        flag = await info.context.loaders.by_id(FeatureFlag).load(root.flag_id)
         return flag
 
     @strawberry.field(description="The user it applies to.")
     async def user(
         self, root: strawberry.Parent[FlagOverride], info: Info
     ) -> Annotated[UserType, strawberry.lazy("gql.schema.types.user")] | None:
-        user: User | None = await info.context.loaders.user_by_id.load(root.user_id)
+        user: User | None = await info.context.loaders.by_id(User).load(root.user_id)
         return user

@@ -22,12 +22,3 @@ class Node:
     )
     def id(self, root: strawberry.Parent[Any], info: Info) -> strawberry.ID:
         return call_lean(global_id, root, info)
-
-
-def model_type_check(model: type) -> Any:
-    """An ``is_type_of`` that recognises rows of ``model`` (resolvers return ORM rows)."""
-
-    def is_type_of(cls: type, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, model)
-
-    return classmethod(is_type_of)

@@ -5,16 +5,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from domain import posts
 from domain.posts import MAX_TAGS
 from gql.engine.cost import MAX_ITEMS
 from gql.engine.lean import LEAN, call_lean
 from gql.schema.context import Context, Info
+from gql.schema.entities import entity
 from gql.schema.loaders import PageKey
 from gql.schema.types.audited import Audited
 from gql.schema.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
-from gql.schema.types.node import model_type_check
 from gql.schema.types.tag import TagType
-from persistence.models import Post, PostStatus
+from persistence.models import Comment, Post, PostStatus
 
 if TYPE_CHECKING:
     from gql.schema.types.comment import CommentType
@@ -32,10 +33,13 @@ def post_tags(post: Post, context: Context, _type_name: str) -> Any:
     return context.loaders.tags_by_post_id.now_or_later(post.id)
 
 
-@strawberry.type(name="Post", description="A post. Its author is `createdBy`.")
+@entity(
+    Post,
+    description="A post. Its author is `createdBy`.",
+    visible_to=posts.visible_to,
+    rules=posts,
+)
 class PostType(Audited):
-    is_type_of = model_type_check(Post)
-
     title: str
     slug: str = strawberry.field(description="Unique among live posts; usable in `post(slug:)`.")
     body: str
@@ -60,5 +64,5 @@ class PostType(Audited):
     ) -> Connection[Annotated[CommentType, strawberry.lazy("gql.schema.types.comment")]]:
         page_request(first, after, None, None)  # validates the page size
         loaders = info.context.loaders
-        page = await loaders.comments_by_post_id.load(PageKey(root.id, first, after))
-        return Connection.of(page, lambda: loaders.comment_count_by_post_id.load(root.id))
+        page = await loaders.pages(Comment.post_id).load(PageKey(root.id, first, after))
+        return Connection.of(page, lambda: loaders.counts(Comment.post_id).load(root.id))

@@ -5,20 +5,18 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from gql.schema.context import Info
+from gql.schema.entities import entity
 from gql.schema.loaders import PageKey
 from gql.schema.types.audited import Audited
 from gql.schema.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
-from gql.schema.types.node import model_type_check
-from persistence.models import User
+from persistence.models import Post, User
 
 if TYPE_CHECKING:
     from gql.schema.types.post import PostType
 
 
-@strawberry.type(name="User", description="A person who can sign in.")
+@entity(User, description="A person who can sign in.")
 class UserType(Audited):
-    is_type_of = model_type_check(User)
-
     username: str
     full_name: str
     is_active: bool = strawberry.field(description="Deactivated users cannot sign in.")
@@ -41,5 +39,5 @@ class UserType(Audited):
     ) -> Connection[Annotated[PostType, strawberry.lazy("gql.schema.types.post")]]:
         page_request(first, after, None, None)  # validates the page size
         loaders = info.context.loaders
-        page = await loaders.posts_by_author_id.load(PageKey(root.id, first, after))
-        return Connection.of(page, lambda: loaders.post_count_by_author_id.load(root.id))
+        page = await loaders.pages(Post.created_by_id).load(PageKey(root.id, first, after))
+        return Connection.of(page, lambda: loaders.counts(Post.created_by_id).load(root.id))
