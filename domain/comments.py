@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, exists
+from sqlalchemy import ColumnElement, and_, exists, false, true
 
 from domain import posts
 from domain.rules import bounded_text, require_owner
@@ -21,6 +21,15 @@ def visible_to(viewer: User | None) -> ColumnElement[bool]:
     return exists().where(
         Post.id == Comment.post_id, Post.deleted_at.is_(None), posts.visible_to(viewer)
     )
+
+
+def restorable_by(viewer: User | None) -> ColumnElement[bool]:
+    """Deleted comments the viewer may bring back: their own on posts they see; every
+    one on a visible post for superusers."""
+    if viewer is None:
+        return false()
+    mine = true() if viewer.is_superuser else Comment.created_by_id == viewer.id
+    return and_(mine, visible_to(viewer))
 
 
 def valid_body(value: str) -> str:
@@ -52,14 +61,4 @@ async def update_comment(
     comment = await editable(uow, actor, comment_id)
     return await CommentRepository(uow.session).update(
         comment, {"body": valid_body(body)}, expected_version=expected_version
-    )
-
-
-async def delete_comment(
-    uow: UnitOfWork, actor: User, comment_id: UUID, *, expected_version: int | None = None
-) -> Comment:
-    """Deleted softly: hidden from every read until restored."""
-    comment = await editable(uow, actor, comment_id)
-    return await CommentRepository(uow.session).soft_delete(
-        comment, expected_version=expected_version
     )

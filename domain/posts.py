@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, or_, true
+from sqlalchemy import ColumnElement, false, or_, true
 
 from domain.rules import bounded_text, require_owner
 from persistence.base import utcnow
@@ -32,6 +32,13 @@ def visible_to(viewer: User | None) -> ColumnElement[bool]:
     if viewer is None:
         return _PUBLISHED
     return or_(_PUBLISHED, Post.created_by_id == viewer.id)
+
+
+def restorable_by(viewer: User | None) -> ColumnElement[bool]:
+    """Deleted posts the viewer may bring back: their own; every one for superusers."""
+    if viewer is None:
+        return false()
+    return true() if viewer.is_superuser else Post.created_by_id == viewer.id
 
 
 def valid_title(value: str) -> str:
@@ -121,21 +128,6 @@ async def publish_post(
     if post.published_at is None:
         values["published_at"] = utcnow()
     return await PostRepository(uow.session).update(post, values, expected_version=expected_version)
-
-
-async def delete_post(
-    uow: UnitOfWork, actor: User, post_id: UUID, *, expected_version: int | None = None
-) -> Post:
-    """Deleted softly: hidden from every read until restored."""
-    post = await editable(uow, actor, post_id)
-    return await PostRepository(uow.session).soft_delete(post, expected_version=expected_version)
-
-
-async def restore_post(
-    uow: UnitOfWork, actor: User, post_id: UUID, *, expected_version: int | None = None
-) -> Post:
-    post = await editable(uow, actor, post_id, include_deleted=True)
-    return await PostRepository(uow.session).restore(post, expected_version=expected_version)
 
 
 async def set_post_tags(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import ColumnElement, false, true
+
 from persistence.errors import ForbiddenError, ValidationError
 from persistence.models import User
 
@@ -27,3 +29,8 @@ def require_owner(actor: User, obj: Any) -> None:
     """Authors change their own objects; superusers change everything."""
     if not (actor.is_superuser or obj.created_by_id == actor.id):
         raise ForbiddenError("Only its author and superusers can change this.")
+
+
+def superusers_only(viewer: User | None) -> ColumnElement[bool]:
+    """Every row for superusers, none for anyone else."""
+    return true() if viewer is not None and viewer.is_superuser else false()

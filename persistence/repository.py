@@ -212,13 +212,14 @@ class BaseRepository(Generic[T]):
         order_by: Sequence[SortKey] = (),
         default_size: int = 20,
         with_total: bool = False,
+        include_deleted: bool = False,
         options: Sequence[ORMOption] = (),
         **filter_by: Any,
     ) -> Page[T]:
         """One keyset page. ``with_total`` adds a COUNT of all matching rows."""
         ordering = self.ordering(order_by)
         size, backwards = request.size(default_size), request.backwards
-        base = self.where(self.statement(), where, filter_by)
+        base = self.where(self.statement(include_deleted=include_deleted), where, filter_by)
         stmt = base
         cursor = request.before if backwards else request.after
         if cursor is not None:

@@ -14,12 +14,21 @@ from gql.schema.ids import to_global_id
 from persistence.audit import AuditContext
 from persistence.base import utcnow
 from persistence.engine import Database
-from persistence.models import ApiToken, AuditLog, FeatureFlag, FlagOverride, Post, PostStatus
+from persistence.models import (
+    ApiToken,
+    AuditLog,
+    Comment,
+    FeatureFlag,
+    FlagOverride,
+    Post,
+    PostStatus,
+)
 from persistence.repositories.api_token import ApiTokenRepository
 from persistence.repositories.feature_flag import FeatureFlagRepository, FlagOverrideRepository
 from persistence.repositories.post import PostRepository
 from persistence.repositories.tag import TagRepository
 from persistence.repositories.user import UserRepository
+from persistence.repository import repository_for
 from persistence.security import hash_password, new_token
 from persistence.unit_of_work import UnitOfWork
 from tests.factories.post import create_comment, create_post
@@ -161,9 +170,9 @@ def post_case(name: str, action: str, **input: Any) -> None:
     CASES[name] = arrange
 
 
-async def _soft_delete(uow: UnitOfWork, post: Post) -> None:
-    posts = PostRepository(uow.session)
-    await posts.soft_delete(await posts.get_or_raise(post.id))
+async def _soft_delete(uow: UnitOfWork, row: Post | Comment) -> None:
+    rows = repository_for(type(row))(uow.session)
+    await rows.soft_delete(await rows.get_or_raise(row.id))
 
 
 post_case("updatePost", "update", title="Renamed")
@@ -190,6 +199,8 @@ def comment_case(name: str, action: str, **input: Any) -> None:
     async def arrange(w: World) -> Call:
         post = await w.post()
         comment = await written(w.db, w.alice, lambda uow: create_comment(uow, post))
+        if action == "restore":
+            await written(w.db, w.alice, lambda uow: _soft_delete(uow, comment))
         return Call({"id": gid("Comment", comment.id), **input}, w.alice, [("comments", action)])
 
     CASES[name] = arrange
@@ -197,6 +208,7 @@ def comment_case(name: str, action: str, **input: Any) -> None:
 
 comment_case("updateComment", "update", body="Edited")
 comment_case("deleteComment", "soft_delete")
+comment_case("restoreComment", "restore")
 
 
 @case("updateTag")

@@ -9,6 +9,7 @@ import strawberry
 from domain import comments
 from gql.schema.context import Info
 from gql.schema.ids import uuid_key
+from gql.schema.lifecycle import delete_field, deleted_field, restore_field
 from gql.schema.mutations import perform
 from gql.schema.types.comment import CommentType
 from gql.schema.types.error import (
@@ -34,20 +35,9 @@ class UpdateCommentInput:
     expected_version: int | None = None
 
 
-@strawberry.input
-class DeleteCommentInput:
-    id: strawberry.ID
-    expected_version: int | None = None
-
-
 @strawberry.type
 class CommentSuccess:
     comment: CommentType
-
-
-@strawberry.type
-class DeleteCommentSuccess:
-    deleted_id: strawberry.ID
 
 
 CreateCommentResult = Annotated[
@@ -61,10 +51,6 @@ UpdateCommentResult = Annotated[
     | ConflictErrorType
     | ForbiddenErrorType,
     strawberry.union("UpdateCommentResult"),
-]
-DeleteCommentResult = Annotated[
-    DeleteCommentSuccess | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
-    strawberry.union("DeleteCommentResult"),
 ]
 
 
@@ -94,15 +80,12 @@ class Mutation:
 
         return await perform(info, work)
 
-    @strawberry.mutation(description="Delete your comment (or any, as a superuser).")
-    async def delete_comment(self, info: Info, input: DeleteCommentInput) -> DeleteCommentResult:
-        async def work(uow: UnitOfWork, viewer: User) -> DeleteCommentSuccess:
-            await comments.delete_comment(
-                uow, viewer, uuid_key(input.id, "Comment"), expected_version=input.expected_version
-            )
-            return DeleteCommentSuccess(deleted_id=input.id)
+    delete_comment = delete_field(
+        CommentType, description="Delete your comment (or any, as a superuser)."
+    )
+    restore_comment = restore_field(CommentType, CommentSuccess)
 
-        result = await perform(info, work)
-        if isinstance(result, DeleteCommentSuccess):
-            info.context.loaders.pages(Comment.post_id).clear_all()
-        return result
+
+@strawberry.type
+class Query:
+    deleted_comments = deleted_field(CommentType)

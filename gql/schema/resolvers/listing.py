@@ -24,15 +24,18 @@ async def list_connection(
     last: int | None,
     before: str | None,
     order_by: Sequence[SortKey] = (),
+    include_deleted: bool = False,
 ) -> Connection[Any]:
     request = page_request(first, after, last, before)
     database = info.context.database
     async with database.reader() as session:
-        page = await repository(session).page(request, *where, order_by=order_by)
+        page = await repository(session).page(
+            request, *where, order_by=order_by, include_deleted=include_deleted
+        )
     await prefetch(info, page.items)
 
     async def count() -> int:
         async with database.reader() as session:
-            return await repository(session).count(*where)
+            return await repository(session).count(*where, include_deleted=include_deleted)
 
     return Connection.of(page, count)

@@ -14,6 +14,11 @@ from domain.posts import MAX_TAGS
 from gql.errors import BadUserInputError
 from gql.schema.context import Info
 from gql.schema.ids import int_key, uuid_key
+from gql.schema.lifecycle import (
+    delete_field,
+    deleted_field,
+    restore_field,
+)
 from gql.schema.mutations import perform
 from gql.schema.resolvers.listing import list_connection
 from gql.schema.scalars import MAX_FILTER_LENGTH, filter_text
@@ -104,6 +109,8 @@ class Query:
             repository = PostRepository(session)
             return await repository.find_by_slug(slug or "", posts.visible_to(info.context.viewer))
 
+    deleted_posts = deleted_field(PostType)
+
 
 # -- inputs and results -----------------------------------------------------------------
 
@@ -150,11 +157,6 @@ class PostSuccess:
     post: PostType
 
 
-@strawberry.type
-class DeletePostSuccess:
-    deleted_id: strawberry.ID
-
-
 CreatePostResult = Annotated[
     PostSuccess | ValidationErrorType | AlreadyExistsErrorType | NotFoundErrorType,
     strawberry.union("CreatePostResult"),
@@ -167,18 +169,6 @@ UpdatePostResult = Annotated[
 PublishPostResult = Annotated[
     PostSuccess | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
     strawberry.union("PublishPostResult"),
-]
-DeletePostResult = Annotated[
-    DeletePostSuccess | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
-    strawberry.union("DeletePostResult"),
-]
-RestorePostResult = Annotated[
-    PostSuccess
-    | NotFoundErrorType
-    | ConflictErrorType
-    | ForbiddenErrorType
-    | AlreadyExistsErrorType,
-    strawberry.union("RestorePostResult"),
 ]
 SetPostTagsResult = Annotated[
     PostSuccess | ValidationErrorType | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
@@ -233,26 +223,8 @@ class Mutation:
 
         return _done(info, await perform(info, work))
 
-    @strawberry.mutation(description="Delete a post; `restorePost` brings it back.")
-    async def delete_post(self, info: Info, input: PostVersionInput) -> DeletePostResult:
-        async def work(uow: UnitOfWork, viewer: User) -> DeletePostSuccess:
-            post = await posts.delete_post(
-                uow, viewer, uuid_key(input.id, "Post"), expected_version=input.expected_version
-            )
-            info.context.loaders.by_id(Post).clear(post.id)
-            return DeletePostSuccess(deleted_id=input.id)
-
-        return await perform(info, work)
-
-    @strawberry.mutation(description="Bring a deleted post back (author or superuser).")
-    async def restore_post(self, info: Info, input: PostVersionInput) -> RestorePostResult:
-        async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
-            post = await posts.restore_post(
-                uow, viewer, uuid_key(input.id, "Post"), expected_version=input.expected_version
-            )
-            return PostSuccess(post=post)
-
-        return _done(info, await perform(info, work))
+    delete_post = delete_field(PostType, input_type=PostVersionInput)
+    restore_post = restore_field(PostType, PostSuccess, input_type=PostVersionInput)
 
     @strawberry.mutation(description="Replace a post's tags.")
     async def set_post_tags(self, info: Info, input: SetPostTagsInput) -> SetPostTagsResult:
