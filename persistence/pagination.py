@@ -191,17 +191,3 @@ class Page(Generic[T]):
     @property
     def end_cursor(self) -> str | None:
         return self.cursor(self.items[-1]) if self.items else None
-
-
-@dataclass(frozen=True)
-class SearchResult(Generic[T]):
-    """One page of an offset search (for small admin lists; API lists use keysets)."""
-
-    items: Sequence[T]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def total_pages(self) -> int:
-        return -(-self.total // self.page_size) if self.page_size else 0

@@ -41,7 +41,7 @@ from persistence.errors import (
     entity_name,
 )
 from persistence.mixins import SoftDeleteMixin, VersionMixin
-from persistence.pagination import Ordering, Page, PageRequest, SearchResult, SortKey
+from persistence.pagination import Ordering, Page, PageRequest, SortKey
 
 T = TypeVar("T", bound=Base)
 
@@ -296,27 +296,6 @@ class BaseRepository(Generic[T]):
         )
         counts: dict[Hashable, int] = dict((await self.session.execute(stmt)).all())
         return {parent_id: counts.get(parent_id, 0) for parent_id in parent_ids}
-
-    async def search(
-        self,
-        *where: ColumnElement[bool],
-        page: int = 1,
-        page_size: int = 20,
-        order_by: Sequence[SortKey] = (),
-        **filter_by: Any,
-    ) -> SearchResult[T]:
-        """An offset page with the total: for small, bounded admin lists only."""
-        if page < 1:
-            raise ValidationError("page", "page must be 1 or more.")
-        if not 1 <= page_size <= 100:
-            raise ValidationError("page_size", "page_size must be between 1 and 100.")
-        base = self.where(self.statement(), where, filter_by)
-        total = await self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        stmt = base.order_by(*self.ordering(order_by).clauses())
-        items = (
-            await self.session.scalars(stmt.offset((page - 1) * page_size).limit(page_size))
-        ).all()
-        return SearchResult(items=items, total=total, page=page, page_size=page_size)
 
     # -- writes ------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from persistence.models.post_tag import PostTag
 from persistence.models.tag import Tag
@@ -15,9 +15,6 @@ class TagRepository(BaseRepository[Tag]):
     model = Tag
     default_order = (asc(Tag.name),)
     sortable = frozenset({"name", "created_at"})
-
-    async def find_by_name(self, name: str) -> Tag | None:
-        return await self.get_one_by(func.lower(Tag.name) == name.lower())
 
     async def tags_by_post(self, post_ids: Sequence[Hashable]) -> dict[Hashable, list[Tag]]:
         """Each post's tags, by name, in one statement."""

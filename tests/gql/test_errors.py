@@ -102,7 +102,7 @@ async def test_a_masked_mutation_writes_nothing(
     monkeypatch.setattr(TagRepository, "add", add_then_fail)
     assert codes(await client.errors(CREATE_TAG, token=admin.token)) == ["INTERNAL_SERVER_ERROR"]
     async with app_database.reader() as session:
-        assert await TagRepository(session).find_by_name("boom") is None
+        assert await TagRepository(session).get_one_by(name="boom") is None
 
 
 async def test_other_fields_still_resolve_next_to_a_masked_error(

@@ -57,11 +57,13 @@ async def add_user(
     full_name: str = "",
     active: bool = True,
     password: str | None = None,
+    superuser: bool = False,
 ) -> User:
     async with UnitOfWork(database, AuditContext(actor_id=None)) as uow:
         return await UserRepository(uow.session).add(
             User(email=f"{username}@example.com", username=username, full_name=full_name,
-                 is_active=active, password_hash=hash_password(password) if password else None)
+                 is_active=active, is_superuser=superuser,
+                 password_hash=hash_password(password) if password else None)
         )  # fmt: skip
 
 
@@ -130,6 +132,27 @@ async def test_only_superusers_see_inactive_users(
     assert names(inactive) == ["gone"]
     assert inactive["totalCount"] == 1
     assert names(await list_users(client, admin.token, filter={"isActive": True})) == active
+
+
+async def test_users_filter_by_username_and_superuser(
+    client: GraphQLClient, app_database: Database, admin: Person, alice: Person, bob: Person
+) -> None:
+    await add_user(app_database, "boss", superuser=True)
+    await add_user(app_database, "retired", active=False, superuser=True)
+
+    async def listed(who: Person | None, **filter: Any) -> list[str]:
+        return names(await list_users(client, who.token if who else None, filter=filter))
+
+    assert await listed(None, username="ALICE") == ["alice"]  # any case, but whole
+    assert await listed(alice, username="ali") == []
+    assert await listed(alice, isSuperuser=True) == ["admin", "boss"]
+    assert await listed(admin, isSuperuser=True) == ["admin", "boss", "retired"]
+    assert await listed(admin, isSuperuser=True, isActive=False) == ["retired"]
+    assert await listed(bob, isSuperuser=False, search="b") == ["bob"]
+    assert await listed(admin, username="retired", isSuperuser=False) == []
+    errors = await client.errors(USERS, {"filter": {"username": "a\x00b"}})
+    assert codes(errors) == ["BAD_USER_INPUT"]
+    assert errors[0]["message"].startswith("filter.username ")
 
 
 @pytest.mark.parametrize(
@@ -224,7 +247,7 @@ async def test_non_superusers_cannot_create_users(
     assert (result["__typename"], result["code"]) == ("ForbiddenError", "FORBIDDEN")
     assert codes(await client.errors(CREATE, {"input": new})) == ["UNAUTHENTICATED"]
     async with app_database.reader() as session:
-        assert await UserRepository(session).find_by_username("mallory") is None
+        assert await UserRepository(session).get_one_by(username="mallory") is None
 
 
 @pytest.mark.parametrize(
@@ -371,7 +394,7 @@ async def test_password_hashes_never_reach_the_audit_log(
     result = (await client.execute(UPDATE, {"input": changes}, token=admin.token))["updateUser"]
     assert result["__typename"] == "UserSuccess"
     async with app_database.reader() as session:
-        erin = await UserRepository(session).find_by_username("erin")
+        erin = await UserRepository(session).get_one_by(username="erin")
     assert erin is not None
     assert erin.password_hash
 

@@ -69,16 +69,6 @@ async def test_get_one_by_refuses_ambiguity(database: Database) -> None:
             await TagRepository(session).get_one_by(color="#000001")
 
 
-async def test_search_returns_an_offset_page_with_totals(database: Database) -> None:
-    async with uow(database) as u:
-        for n in range(7):
-            await create_tag(u, name=f"search-{n}")
-    async with database.reader() as session:
-        result = await TagRepository(session).search(Tag.name.like("search-%"), page=2, page_size=3)
-    assert [t.name for t in result.items] == ["search-3", "search-4", "search-5"]
-    assert (result.total, result.page, result.page_size, result.total_pages) == (7, 2, 3, 3)
-
-
 async def test_soft_deleted_rows_are_invisible_to_every_read_until_restored(
     database: Database,
 ) -> None:

@@ -33,34 +33,10 @@ async def test_lookups_are_case_insensitive(database: Database, people: list[Use
         found = await users.find_by_email("  ADA@example.COM ")
         assert found is not None
         assert found.id == people[0].id
-        found = await users.find_by_username("aDA")
+        found = await users.get_one_by(UserRepository.named("aDA"))
         assert found is not None
         assert found.id == people[0].id
-        assert await users.email_exists("GRACE@example.com")
-        assert await users.username_exists("GRACE")
-        assert not await users.username_exists("nobody")
-
-
-async def test_active_and_superusers(database: Database, people: list[User]) -> None:
-    async with database.reader() as session:
-        users = UserRepository(session)
-        active = {u.username for u in await users.find_active_users()}
-        assert {"Ada", "grace"} <= active
-        assert "off_50%" not in active
-        assert [u.username for u in await users.find_superusers()] == ["grace"]
-
-
-async def test_search_by_name_matches_literally_and_paginates(
-    database: Database, people: list[User]
-) -> None:
-    async with database.reader() as session:
-        users = UserRepository(session)
-        assert [u.username for u in (await users.search_by_name("hopper")).items] == ["grace"]
-        assert [u.username for u in (await users.search_by_name("50%")).items] == ["off_50%"]
-        assert (await users.search_by_name("_")).total == 1  # only the literal underscore
-        assert (await users.search_by_name("%")).total == 1
-        page = await users.search_by_name("a", page=1, page_size=1)
-        assert (page.total, page.total_pages, len(page.items)) == (3, 3, 1)
+        assert await users.get_one_by(UserRepository.named("nobody")) is None
 
 
 async def test_email_and_username_are_unique_case_insensitively(

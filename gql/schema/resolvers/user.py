@@ -43,6 +43,12 @@ class UserFilter:
         description="Text in the username or full name, matched literally, any case; at "
         f"most {MAX_FILTER_LENGTH} characters.",
     )
+    username: str | None = strawberry.field(
+        default=None, description="Exactly this username, any case."
+    )
+    is_superuser: bool | None = strawberry.field(
+        default=None, description="Superusers only (true) or everyone else (false)."
+    )
     is_active: bool | None = strawberry.field(
         default=None, description="Superusers only; others always see active users."
     )
@@ -70,6 +76,10 @@ class Query:
         where = []
         if search := filter_text(f.search, "filter.search"):
             where.append(contains([User.username, User.full_name], search))
+        if f.username is not None:
+            where.append(UserRepository.named(filter_text(f.username, "filter.username")))
+        if f.is_superuser is not None:
+            where.append(User.is_superuser.is_(f.is_superuser))
         if not superuser:
             where.append(User.is_active.is_(True))
         elif f.is_active is not None:
