@@ -88,10 +88,8 @@ def _stamp(session: AuditingSession, _flush: UOWTransaction, _instances: object)
     for obj in session.new:
         if isinstance(obj, AuditLog):
             raise RuntimeError("audit entries are written by the unit of work only")
-        mapper = inspect(obj).mapper
-        for key in ("created_by_id", "updated_by_id"):
-            if key in mapper.column_attrs:
-                setattr(obj, key, actor)
+        for key in _stamped(type(obj)):
+            setattr(obj, key, actor)
     for obj in session.dirty:
         changed = _changed_keys(obj)
         if not changed:
@@ -107,14 +105,18 @@ def _record(session: AuditingSession, _flush: UOWTransaction) -> None:
     # The attribute history still holds the pre-flush values here.
     # Ref: https://docs.sqlalchemy.org/en/20/orm/events.html#sqlalchemy.orm.SessionEvents.after_flush
     context = session.audit_context
-    entries = [_entry(context, "create", obj, _snapshot(obj, new=True)) for obj in session.new]
+    entries = [_created(context, type(obj), inspect(obj).dict) for obj in session.new]
     for obj in session.dirty:
         changes = _changes(obj)
         if changes:
-            entries.append(_entry(context, _update_action(obj, changes), obj, changes))
-    entries += [
-        _entry(context, "delete", obj, _snapshot(obj, new=False)) for obj in session.deleted
-    ]
+            entries.append(
+                _entry(context, _update_action(obj, changes), type(obj), inspect(obj).dict, changes)
+            )
+    for obj in session.deleted:
+        values = inspect(obj).dict
+        entries.append(
+            _entry(context, "delete", type(obj), values, _snapshot(type(obj), values, new=False))
+        )
     if entries:
         session.connection().execute(insert(AuditLog), entries)
 
@@ -133,10 +135,11 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[dict[str, An
     context = session.audit_context
     mapper: Mapper[Any] = inspect(model)
     now = utcnow()
+    stamped = _stamped(model)
     for row in rows:
         for attr in mapper.column_attrs:
             column = attr.columns[0]
-            if attr.key in ("created_by_id", "updated_by_id"):
+            if attr.key in stamped:
                 row[attr.key] = context.actor_id
             elif attr.key in ("created_at", "updated_at"):
                 row.setdefault(attr.key, now)
@@ -156,22 +159,7 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[dict[str, An
         stmt = insert(table).returning(*mapper.primary_key, sort_by_parameter_order=True)
         for row, generated in zip(rows, connection.execute(stmt, rows), strict=True):
             row.update(zip(keys, generated, strict=True))
-    options = _options(model)
-    entries = [
-        _entry_for(
-            context,
-            "create",
-            model,
-            options,
-            row,
-            {
-                key: [None, _jsonable(key, value, options)]
-                for key, value in row.items()
-                if _audited(key, options) and value is not None
-            },
-        )
-        for row in rows
-    ]
+    entries = [_created(context, model, row) for row in rows]
     connection.execute(insert(cast(Table, AuditLog.__table__)), entries)
 
 
@@ -208,16 +196,23 @@ def _changes(obj: object) -> dict[str, list[Any]]:
     return changes
 
 
-def _snapshot(obj: object, *, new: bool) -> dict[str, list[Any]]:
-    options = _options(type(obj))
-    state = inspect(obj)
+def _snapshot(model: type, values: Mapping[str, Any], *, new: bool) -> dict[str, list[Any]]:
+    """A created (``new``) or deleted row's audited values, as changes from or to nothing.
+    ``values`` are an ORM object's loaded state or a bulk-inserted row: the same rules."""
+    options, mapper = _options(model), _mapper(model)
     snapshot = {}
-    for attr in state.mapper.column_attrs:
-        value = state.dict.get(attr.key)
+    for attr in mapper.column_attrs:
+        value = values.get(attr.key)
         if _audited(attr.key, options) and value is not None:
             value = _jsonable(attr.key, value, options)
             snapshot[attr.key] = [None, value] if new else [value, None]
     return snapshot
+
+
+def _stamped(model: type) -> tuple[str, ...]:
+    """The columns a new row of ``model`` records its creator in."""
+    columns = _mapper(model).column_attrs
+    return tuple(key for key in ("created_by_id", "updated_by_id") if key in columns)
 
 
 def _update_action(obj: object, changes: Mapping[str, list[Any]]) -> Action:
@@ -253,22 +248,23 @@ def _jsonable(key: str, value: Any, options: type[AuditOptions]) -> Any:
     return value
 
 
+def _mapper(model: type) -> Mapper[Any]:
+    mapper: Mapper[Any] = inspect(model)
+    return mapper
+
+
+def _created(context: AuditContext, model: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    return _entry(context, "create", model, values, _snapshot(model, values, new=True))
+
+
 def _entry(
-    context: AuditContext, action: Action, obj: object, changes: dict[str, list[Any]]
-) -> dict[str, Any]:
-    model = type(obj)
-    return _entry_for(context, action, model, _options(model), inspect(obj).dict, changes)
-
-
-def _entry_for(
     context: AuditContext,
     action: Action,
     model: type,
-    options: type[AuditOptions],
     values: Mapping[str, Any],
     changes: dict[str, list[Any]],
 ) -> dict[str, Any]:
-    owner = getattr(options, "__audit_owner__", None)
+    owner = getattr(_options(model), "__audit_owner__", None)
     return {
         "actor_id": context.actor_id,
         "action": action,

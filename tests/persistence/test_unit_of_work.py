@@ -144,6 +144,31 @@ async def test_bulk_insert_is_stamped_and_audited_row_by_row(
     assert bulk[0].changes["status"] == [None, "draft"]
 
 
+async def test_a_flushed_row_and_a_bulk_inserted_row_get_the_same_stamps_and_entry(
+    database: Database, actor: User
+) -> None:
+    async with uow_as(database, actor, request_id="same") as uow:
+        uow.session.add(Post(title="Twin", slug="flushed", body="b"))
+        await uow.session.flush()
+        await PostRepository(uow.session).add_many([Post(title="Twin", slug="bulk", body="b")])
+
+    async with database.reader() as session:
+        rows = (await session.scalars(select(Post).where(Post.title == "Twin"))).all()
+    stamps = {(p.created_by_id, p.updated_by_id, p.version, p.deleted_by_id) for p in rows}
+    assert stamps == {(actor.id, actor.id, 1, None)}
+    flushed, bulk = sorted(
+        (e for e in await audit_entries(database) if e.request_id == "same"),
+        key=lambda e: e.changes["slug"][1] != "flushed",
+    )
+    assert {key: value for key, value in flushed.changes.items() if key != "slug"} == {
+        key: value for key, value in bulk.changes.items() if key != "slug"
+    }
+    assert set(flushed.changes) == {"title", "slug", "body", "status"}
+    assert (
+        (flushed.action, flushed.actor_id) == (bulk.action, bulk.actor_id) == ("create", actor.id)
+    )
+
+
 async def test_bulk_insert_reads_back_database_generated_keys(database: Database) -> None:
     async with uow_as(database, None) as uow:
         users = await UserRepository(uow.session).add_many(
