@@ -9,14 +9,17 @@ entries, so a model never does that bookkeeping itself.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from sqlalchemy import ForeignKey, Identity
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from persistence.base import Base, utcnow
 from persistence.ids import uuid7
+
+if TYPE_CHECKING:
+    from persistence.models.user import User
 
 
 class IntegerPKMixin:
@@ -46,6 +49,16 @@ def user_fk(*, index: bool = True, sort_order: int = 110) -> Mapped[int | None]:
     )
 
 
+def user_at(cls: Any, column: str) -> Mapped[User | None]:
+    """The user a ``user_fk`` column names, for explicit loading (``selectinload``).
+    Relationships here are for reading: writes set the column, and ``lazy="raise"``
+    makes touching an unloaded one an error instead of a hidden query."""
+    return relationship(
+        "User", foreign_keys=f"{cls.__name__}.{column}", remote_side="User.id",
+        lazy="raise", viewonly=True,
+    )  # fmt: skip
+
+
 class UserAuditMixin:
     """Who created and who last changed a row; stamped by the unit of work, never by input.
 
@@ -62,6 +75,14 @@ class UserAuditMixin:
     @declared_attr
     def updated_by_id(cls) -> Mapped[int | None]:
         return user_fk(sort_order=111)
+
+    @declared_attr
+    def created_by(cls) -> Mapped[User | None]:
+        return user_at(cls, "created_by_id")
+
+    @declared_attr
+    def updated_by(cls) -> Mapped[User | None]:
+        return user_at(cls, "updated_by_id")
 
 
 class VersionMixin:
@@ -87,6 +108,10 @@ class SoftDeleteMixin:
     @declared_attr
     def deleted_by_id(cls) -> Mapped[int | None]:
         return user_fk(sort_order=131)
+
+    @declared_attr
+    def deleted_by(cls) -> Mapped[User | None]:
+        return user_at(cls, "deleted_by_id")
 
     @property
     def is_deleted(self) -> bool:

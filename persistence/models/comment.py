@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from persistence.mixins import AuditedEntityBase, SoftDeleteMixin
+
+if TYPE_CHECKING:
+    from persistence.models.post import Post
 
 
 class Comment(AuditedEntityBase, SoftDeleteMixin):
@@ -14,6 +18,7 @@ class Comment(AuditedEntityBase, SoftDeleteMixin):
 
     post_id: Mapped[UUID] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
     body: Mapped[str] = mapped_column(Text)
+    post: Mapped[Post] = relationship(lazy="raise", viewonly=True)
 
     __table_args__ = (
         CheckConstraint("length(body) BETWEEN 1 AND 10000", name="body_length"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from persistence.mixins import AuditedEntityBase
 
@@ -23,6 +23,9 @@ class FeatureFlag(AuditedEntityBase):
     description: Mapped[str] = mapped_column(Text, default="")
     enabled: Mapped[bool] = mapped_column(default=False)
     rollout_percentage: Mapped[int] = mapped_column(default=100)
+    overrides: Mapped[list[FlagOverride]] = relationship(
+        back_populates="flag", order_by="FlagOverride.user_id", lazy="raise", viewonly=True
+    )
 
     __table_args__ = (
         CheckConstraint(_KEY_FORMAT, name="key_format"),
@@ -38,5 +41,8 @@ class FlagOverride(AuditedEntityBase):
     flag_id: Mapped[UUID] = mapped_column(ForeignKey("feature_flags.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     enabled: Mapped[bool]
+    flag: Mapped[FeatureFlag] = relationship(
+        back_populates="overrides", lazy="raise", viewonly=True
+    )
 
     __table_args__ = (UniqueConstraint("flag_id", "user_id"),)

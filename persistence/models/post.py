@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, Enum, Index, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from persistence.mixins import AuditedEntityBase, SoftDeleteMixin
+
+if TYPE_CHECKING:
+    from persistence.models.comment import Comment
+    from persistence.models.tag import Tag
 
 
 class PostStatus(enum.StrEnum):
@@ -40,6 +45,17 @@ class Post(AuditedEntityBase, SoftDeleteMixin):
         default=PostStatus.DRAFT,
     )
     published_at: Mapped[datetime | None]
+
+    # For reading, loaded explicitly (selectinload); see persistence.mixins.user_at.
+    comments: Mapped[list[Comment]] = relationship(
+        primaryjoin="and_(Post.id == foreign(Comment.post_id), Comment.deleted_at.is_(None))",
+        order_by="(Comment.created_at, Comment.id)",
+        lazy="raise",
+        viewonly=True,
+    )
+    tags: Mapped[list[Tag]] = relationship(
+        secondary="post_tags", order_by="Tag.name", lazy="raise", viewonly=True
+    )
 
     __table_args__ = (
         CheckConstraint("length(title) BETWEEN 1 AND 200", name="title_length"),

@@ -152,6 +152,7 @@ MUTATIONS: list[tuple[str, str | None, Callable[[Ids], dict[str, Any]], str]] = 
     ("createComment", "carol", lambda i: {"postId": i["post"], "body": "First"}, "comment { id }"),
     ("updateComment", "carol", lambda i: {"id": i["comment"], "body": "Second"}, "comment { id }"),
     ("deleteComment", "carol", lambda i: {"id": i["comment"]}, "deletedId"),
+    ("restoreComment", "carol", lambda i: {"id": i["comment"]}, "comment { id }"),
     ("deletePost", "carol", lambda i: {"id": i["post"]}, "deletedId"),
     ("restorePost", "carol", lambda i: {"id": i["post"]}, "post { id }"),
     ("deleteTag", "ops", lambda i: {"id": i["tag"]}, "deletedId"),
