@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapper, Session, UOWTransaction
 
 from persistence.base import Base, utcnow
 from persistence.history import history
-from persistence.mixins import AuditOptions, SoftDeleteMixin
+from persistence.mixins import ACTOR_COLUMNS, AuditOptions, SoftDeleteMixin
 from persistence.models.audit_log import AuditLog
 from persistence.references import remember_rows
 from persistence.validation import check_changed, check_values
@@ -37,9 +37,7 @@ AUDIT_CONTEXT = "auditql.audit_context"
 
 # Columns that describe the bookkeeping of a change, not the change: the audit entry
 # already records who and when, and the version counter moves on every update.
-_BOOKKEEPING = frozenset(
-    {"id", "created_at", "updated_at", "created_by_id", "updated_by_id", "version"}
-)
+_BOOKKEEPING = frozenset({"id", "created_at", "updated_at", "version"}) | ACTOR_COLUMNS
 _REDACTED = "[redacted]"
 
 
@@ -224,7 +222,6 @@ def _update_action(obj: object, changes: Mapping[str, list[Any]]) -> Action:
 def _audited(key: str, options: type[AuditOptions]) -> bool:
     return (
         key not in _BOOKKEEPING
-        and key != "deleted_by_id"
         and key not in options.__audit_ignored__
         and key != getattr(options, "__audit_owner__", None)
     )

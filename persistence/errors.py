@@ -30,6 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.visitors import iterate
 
 from persistence.base import Base
+from persistence.mixins import ACTOR_COLUMNS
 
 
 class DomainError(Exception):
@@ -305,16 +306,17 @@ def _unique_fields(table: Table) -> list[tuple[set[str], str | None]]:
 
 
 def _field_of(table: Table, item: object) -> str | None:
-    info = getattr(item, "info", {})
-    if "field" in info:
-        return str(info["field"])
+    """The field a constraint guards, as the client knows it: a CHECK's column by its
+    name; otherwise the first column that input sets (a bookmark is unique per user and
+    post: its creator is stamped, so a duplicate is about the post)."""
     if isinstance(item, CheckConstraint) and isinstance(item.name, str):
         # ck_<table>_<column>_<what>: the longest column name the rule's name starts with.
         own = item.name.removeprefix(f"ck_{table.name}_")
         matches = [c.name for c in table.columns if own.startswith(c.name)]
         return max(matches, key=len) if matches else None
-    columns = _columns(item)
-    return columns[0].name if columns else None
+    columns = [column.name for column in _columns(item)]
+    given = [name for name in columns if name not in ACTOR_COLUMNS] or columns
+    return given[0] if given else None
 
 
 def _columns(item: object) -> list[Column[object]]:

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from persistence.models.user import User
 
 
+ACTOR_COLUMNS = frozenset({"created_by_id", "updated_by_id", "deleted_by_id"})
+"""The columns the unit of work fills in from the acting user, never from input."""
+
+
 class IntegerPKMixin:
     """A database-generated integer key; used by ``users`` only (see DESIGN.md)."""
 

@@ -69,7 +69,6 @@ class Post(AuditedEntityBase, SoftDeleteMixin):
             unique=True,
             postgresql_where=_LIVE,
             sqlite_where=_LIVE,
-            info={"field": "slug"},
         ),
         Index(
             "ix_posts_created_at_id_live",
