@@ -8,9 +8,10 @@ and units of work (still stamped and audited), for tests that need volume.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Sequence
 from typing import Any
+
+from graphql import GraphQLObjectType, get_named_type, is_leaf_type
 
 from persistence.audit import AuditContext
 from persistence.base import utcnow
@@ -24,6 +25,7 @@ from persistence.unit_of_work import UnitOfWork
 from tests.gql.conftest import Person
 from tests.support.audit import audit_entries
 from tests.support.graphql import GraphQLClient
+from tests.support.schema import input_type, success_type
 
 _numbers = itertools.count(1)
 
@@ -41,26 +43,33 @@ HISTORY = """history { totalCount edges { node { action entityType actor { usern
     changes { field old new } } } }"""
 
 
-# Mutations whose input type is not ``<Mutation>Input``.
-_INPUT_TYPES = {name: "PostVersionInput" for name in ("publishPost", "deletePost", "restorePost")}
 _FIELDS = {"Post": POST, "Comment": COMMENT, "Tag": TAG}
+
+
+def _selection(type_: GraphQLObjectType) -> str:
+    """The fields a test reads of an object: the inventory above, or else its audit
+    fields and its own scalars, so a new entity needs no entry here."""
+    if type_.name in _FIELDS:
+        return _FIELDS[type_.name]
+    scalars = (name for name, f in type_.fields.items() if is_leaf_type(get_named_type(f.type)))
+    return " ".join((AUDITED, *(name for name in scalars if name not in AUDITED.split())))
 
 
 def _success(name: str) -> str:
     """The selection on a mutation's success type: the object, or the deleted id."""
-    match = re.fullmatch(r"([a-z]+)([A-Z][a-z]+)\w*", name)
-    assert match, name
-    verb, entity = match.groups()
-    if verb == "delete":
-        return f"... on Delete{entity}Success {{ deletedId }}"
-    return f"... on {entity}Success {{ {entity.lower()} {{ {_FIELDS[entity]} }} }}"
+    success = success_type(name)
+    ((field, definition),) = success.fields.items()
+    if field == "deletedId":
+        return f"... on {success.name} {{ deletedId }}"
+    returned = get_named_type(definition.type)
+    assert isinstance(returned, GraphQLObjectType), name
+    return f"... on {success.name} {{ {field} {{ {_selection(returned)} }} }}"
 
 
 async def mutate(client: GraphQLClient, who: Person, name: str, /, **input: Any) -> dict[str, Any]:
     """Mutation ``name`` with ``input``, as ``who``: its payload, with ``__typename``, the
     object (or ``deletedId``) on success and the fields of any error."""
-    input_type = _INPUT_TYPES.get(name, f"{name[0].upper()}{name[1:]}Input")
-    document = f"""mutation($input: {input_type}!) {{ {name}(input: $input) {{
+    document = f"""mutation($input: {input_type(name)}) {{ {name}(input: $input) {{
         __typename ... on Error {{ {ERROR} }} {_success(name)} }} }}"""
     data = await client.execute(document, {"input": input}, token=who.token)
     payload: dict[str, Any] = data[name]

@@ -13,7 +13,6 @@ roles that privileges cannot restrain.
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import uuid
@@ -24,7 +23,6 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLNonNull, GraphQLObjectType, GraphQLUnionType, build_schema
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -33,6 +31,7 @@ from gql.cli import admin
 from gql.settings import Settings
 from tests.gql.conftest import LiveServer
 from tests.support.postgres import PostgresCluster
+from tests.support.schema import input_type, mutation_type, success_type
 from tests.support.server import AUDITQL, ROOT, serving
 
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -170,23 +169,11 @@ MUTATIONS: list[tuple[str, str | None, Callable[[Ids], dict[str, Any]], str]] = 
 ]  # fmt: skip
 
 
-@functools.cache
-def mutation_type() -> GraphQLObjectType:
-    mutation = build_schema((ROOT / "schema.graphql").read_text()).mutation_type
-    assert mutation is not None
-    return mutation
-
-
 def mutation_document(field: str, selection: str) -> tuple[str, str]:
-    """The document for one Mutation field, and the name of its success type: the
-    first member of its result union, by the schema's convention."""
-    definition = mutation_type().fields[field]
-    result = definition.type
-    assert isinstance(result, GraphQLNonNull)
-    union = result.of_type
-    success = union.types[0].name if isinstance(union, GraphQLUnionType) else union.name
+    """The document for one Mutation field, and the name of its success type."""
+    success = success_type(field).name
     document = (
-        f"mutation($input: {definition.args['input'].type}) {{ {field}(input: $input) "
+        f"mutation($input: {input_type(field)}) {{ {field}(input: $input) "
         f"{{ __typename ... on {success} {{ {selection} }} }} }}"
     )
     return document, success
