@@ -33,13 +33,16 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from gql.engine.compat import check_versions
 from gql.engine.completion import Planner
 from gql.engine.lean import FallbackError, LeanFields, Read, lean_fields
 
 
 def lean_execution(schema: strawberry.Schema) -> type[StrawberryGraphQLCoreExecutionContext]:
     """An execution context class for ``schema`` that takes the shortcuts above, after
-    pointing the resolvers of the object and list fields that read their row at it."""
+    pointing the resolvers of the object and list fields that read their row at it.
+    Refuses graphql-core and strawberry releases it was not written for."""
+    check_versions()
     found = lean_fields(schema)
     for type_name, reads in found.reads.items():
         fields = cast(GraphQLObjectType, schema._schema.type_map[type_name]).fields
