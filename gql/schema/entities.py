@@ -12,7 +12,9 @@ an audit entry's ``entityId`` gives, and, for soft-deletable entities, their ``d
 ``restore`` and ``deleted`` fields (:mod:`gql.schema.lifecycle`).
 
 Every module of ``gql.schema.types`` and ``gql.schema.resolvers`` is imported by
-:func:`discover`, so declaring is all a new entity needs to join the schema.
+:func:`discover`, so declaring is all a new entity needs to join the schema. An entity
+that adds fields to another's type says so from its own module (:func:`extend`): a
+bookmark gives users their ``bookmarks`` without an edit to the user type.
 """
 
 from __future__ import annotations
@@ -73,6 +75,19 @@ def entity(
         return typed
 
     return declare
+
+
+def extend(graphql_type: type) -> Callable[[T], T]:
+    """Add the fields of the decorated class to ``graphql_type``, an entity's type
+    declared elsewhere (the decorated class is made a strawberry type for its fields)."""
+
+    def add(cls: T) -> T:
+        extension = strawberry.type(cls)
+        fields = graphql_type.__strawberry_definition__.fields  # type: ignore[attr-defined]
+        fields.extend(extension.__strawberry_definition__.fields)  # type: ignore[attr-defined]
+        return extension
+
+    return add
 
 
 @cache

@@ -145,7 +145,7 @@ def restore_field(
     return restore
 
 
-def deleted_field(graphql_type: type) -> StrawberryField:
+def deleted_field(graphql_type: type, *, description: str | None = None) -> StrawberryField:
     """``deleted<Type>s(first, after)``: the deleted objects the viewer may restore,
     the most recently created first."""
     found = _entity(graphql_type)
@@ -166,9 +166,9 @@ def deleted_field(graphql_type: type) -> StrawberryField:
         "info": Info, "first": int | None, "after": str | None,
         "return": Connection[graphql_type],  # type: ignore[valid-type]
     }  # fmt: skip
-    deleted: StrawberryField = strawberry.field(
-        resolver=resolve,
-        description=f"Deleted {_noun(found.name)}s you may restore (`restore{found.name}`), "
-        "the most recently created first: your own, or every one for superusers.",
+    text = description or (
+        f"Deleted {_noun(found.name)}s you may restore (`restore{found.name}`), "
+        "the most recently created first: your own, or every one for superusers."
     )
+    deleted: StrawberryField = strawberry.field(resolver=resolve, description=text)
     return deleted

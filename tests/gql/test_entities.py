@@ -7,10 +7,11 @@ models are read from the metadata, so a new one that lacks any of this fails her
 from __future__ import annotations
 
 import pytest
+import strawberry
 from graphql import GraphQLObjectType
 
 from gql.schema.build import build_schema
-from gql.schema.entities import entities
+from gql.schema.entities import entities, extend
 from gql.settings import Settings
 from persistence.base import Base
 from persistence.engine import Database
@@ -70,3 +71,27 @@ async def test_a_new_row_s_audit_entry_names_it_by_a_global_id_node_resolves(
         assert found["node"] == {"__typename": model.__name__, "id": entity_id}
         return
     pytest.fail(f"no audit case creates a row of {table}")
+
+
+@strawberry.type
+class Thing:
+    name: str
+
+
+@strawberry.type
+class ThingQuery:
+    thing: Thing = strawberry.field(default_factory=lambda: Thing(name="x"))
+
+
+def test_a_type_gains_the_fields_another_module_extends_it_with() -> None:
+    @extend(Thing)
+    class Shouting:
+        @strawberry.field
+        def shout(self, root: strawberry.Parent[Thing]) -> str:
+            return root.name.upper()
+
+    result = strawberry.Schema(query=ThingQuery).execute_sync(
+        "{ thing { name shout } }", root_value=ThingQuery()
+    )
+    assert result.errors is None
+    assert result.data == {"thing": {"name": "x", "shout": "X"}}

@@ -9,11 +9,10 @@ from domain import posts
 from domain.posts import MAX_TAGS
 from gql.engine.cost import MAX_ITEMS
 from gql.engine.lean import LEAN, call_lean
+from gql.schema.children import children_field
 from gql.schema.context import Context, Info
 from gql.schema.entities import entity
-from gql.schema.loaders import PageKey
 from gql.schema.types.audited import Audited
-from gql.schema.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
 from gql.schema.types.tag import TagType
 from persistence.models import Comment, Post, PostStatus
 
@@ -54,15 +53,8 @@ class PostType(Audited):
         tags: Any = call_lean(post_tags, root, info)
         return tags
 
-    @strawberry.field(description="Its comments, oldest first.")
-    async def comments(
-        self,
-        root: strawberry.Parent[Post],
-        info: Info,
-        first: int = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-    ) -> Connection[Annotated[CommentType, strawberry.lazy("gql.schema.types.comment")]]:
-        page_request(first, after, None, None)  # validates the page size
-        loaders = info.context.loaders
-        page = await loaders.pages(Comment.post_id).load(PageKey(root.id, first, after))
-        return Connection.of(page, lambda: loaders.counts(Comment.post_id).load(root.id))
+    comments = children_field(
+        Annotated["CommentType", strawberry.lazy("gql.schema.types.comment")],
+        Comment.post_id,
+        description="Its comments, oldest first.",
+    )

@@ -4,11 +4,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from gql.schema.children import children_field
 from gql.schema.context import Info
 from gql.schema.entities import entity
-from gql.schema.loaders import PageKey
 from gql.schema.types.audited import Audited
-from gql.schema.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
 from persistence.models import Post, User
 
 if TYPE_CHECKING:
@@ -29,15 +28,8 @@ class UserType(Audited):
             return root.email
         return None
 
-    @strawberry.field(description="Posts this user wrote that you may see, newest first.")
-    async def posts(
-        self,
-        root: strawberry.Parent[User],
-        info: Info,
-        first: int = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-    ) -> Connection[Annotated[PostType, strawberry.lazy("gql.schema.types.post")]]:
-        page_request(first, after, None, None)  # validates the page size
-        loaders = info.context.loaders
-        page = await loaders.pages(Post.created_by_id).load(PageKey(root.id, first, after))
-        return Connection.of(page, lambda: loaders.counts(Post.created_by_id).load(root.id))
+    posts = children_field(
+        Annotated["PostType", strawberry.lazy("gql.schema.types.post")],
+        Post.created_by_id,
+        description="Posts this user wrote that you may see, newest first.",
+    )
