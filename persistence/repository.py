@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -384,11 +384,11 @@ class BaseRepository(Generic[T]):
         return entity_name(self.model)
 
 
-def repository_for(model: type[Base]) -> type[BaseRepository[Any]]:
+def repository_for(model: type[T]) -> type[BaseRepository[T]]:
     """The repository of ``model``: its own class if it has one (every module of
     ``persistence.repositories`` is imported), else a plain ``BaseRepository`` of it."""
     importlib.import_module("persistence.repositories")
     found = _REPOSITORIES.get(model)
     if found is None:
         found = type(f"{model.__name__}Repository", (BaseRepository,), {"model": model})
-    return found
+    return cast(type[BaseRepository[T]], found)
