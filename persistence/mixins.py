@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Identity
+from sqlalchemy import ForeignKey, Identity, Index, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from persistence.base import Base, utcnow
@@ -120,6 +120,14 @@ class SoftDeleteMixin:
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+    @staticmethod
+    def unique_while_live(table: str, *columns: str) -> Index:
+        """A unique index over ``columns`` among live rows only, so deleting a row frees
+        its values: ``uq_<table>_<columns>_live``, partial on both databases."""
+        live = text("deleted_at IS NULL")
+        name = f"uq_{table}_{'_'.join(columns)}_live"
+        return Index(name, *columns, unique=True, postgresql_where=live, sqlite_where=live)
 
 
 class AuditOptions:

@@ -17,6 +17,7 @@ from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.utils.str_converters import to_camel_case
 
 from gql.engine.cost import cost_limit
 from gql.engine.document_cache import DocumentCache
@@ -26,6 +27,7 @@ from gql.engine.execution import lean_execution
 from gql.engine.redaction import SchemaNames
 from gql.schema import resolvers
 from gql.schema.entities import discover, entities
+from gql.schema.lifecycle import lifecycle_fields
 from gql.schema.resolvers.node import node_query
 from gql.schema.scalars import DateTime
 from gql.settings import Settings
@@ -60,8 +62,16 @@ def build_schema(
     """The schema. ``observers`` are extension factories that must see the final
     errors (the operation log): they wrap the error policy."""
     modules = resolver_modules()
-    query = merge_types("Query", (node_query(), *(m.Query for m in modules if hasattr(m, "Query"))))
-    mutation = merge_types("Mutation", tuple(m.Mutation for m in modules if hasattr(m, "Mutation")))
+    queries = [node_query(), *(m.Query for m in modules if hasattr(m, "Query"))]
+    mutations = [m.Mutation for m in modules if hasattr(m, "Mutation")]
+    defined = {
+        field.graphql_name or to_camel_case(field.python_name)
+        for root in (*queries, *mutations)
+        for field in root.__strawberry_definition__.fields
+    }
+    derived_mutations, derived_queries = lifecycle_fields(defined)
+    query = merge_types("Query", (*queries, *derived_queries))
+    mutation = merge_types("Mutation", (*mutations, *derived_mutations))
     extensions: list[type[SchemaExtension] | Any] = [
         # Parsing and validating a document costs more than running a small one: both
         # are done once per distinct document (bounded LRU caches, shared by requests).

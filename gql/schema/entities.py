@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
-from sqlalchemy import ColumnElement, inspect
+from sqlalchemy import ColumnElement, Table, inspect
+from strawberry.types.field import StrawberryField
 
 from gql.schema.ids import to_global_id
 from persistence.base import Base
@@ -77,17 +78,11 @@ def entity(
     return declare
 
 
-def extend(graphql_type: type) -> Callable[[T], T]:
-    """Add the fields of the decorated class to ``graphql_type``, an entity's type
-    declared elsewhere (the decorated class is made a strawberry type for its fields)."""
-
-    def add(cls: T) -> T:
-        extension = strawberry.type(cls)
-        fields = graphql_type.__strawberry_definition__.fields  # type: ignore[attr-defined]
-        fields.extend(extension.__strawberry_definition__.fields)  # type: ignore[attr-defined]
-        return extension
-
-    return add
+def extend(graphql_type: type, **fields: StrawberryField) -> None:
+    """Add ``fields`` to ``graphql_type``, an entity's type declared elsewhere."""
+    extension = strawberry.type(type(f"{graphql_type.__name__}Extension", (), fields))
+    definition = graphql_type.__strawberry_definition__  # type: ignore[attr-defined]
+    definition.fields.extend(extension.__strawberry_definition__.fields)  # type: ignore[attr-defined]
 
 
 @cache
@@ -107,6 +102,12 @@ def entities() -> list[Entity]:
 def entity_of(model: type[Base]) -> Entity:
     discover()
     return _ENTITIES[model]
+
+
+@cache
+def entity_at(table: Table) -> Entity:
+    """The entity whose rows ``table`` holds."""
+    return next(found for found in entities() if found.model.__table__ is table)
 
 
 @cache

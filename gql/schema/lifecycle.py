@@ -1,12 +1,12 @@
 """The same surface for every soft-deletable entity, from its declaration: ``delete…``
 and ``restore…`` mutations and a ``deleted…`` list of what the viewer may restore, all
 through the entity's domain rules (``editable``, ``restorable_by``:
-:mod:`domain.lifecycle`). A resolver module places them among its own fields:
+:mod:`domain.lifecycle`). The schema adds them (:func:`lifecycle_fields`); a resolver
+module that wants another description or input places them among its own fields:
 
     @strawberry.type
     class Mutation:
-        delete_comment = delete_field(CommentType)
-        restore_comment = restore_field(CommentType)
+        delete_comment = delete_field(CommentType, description="...")
 
 Also here, the types these mutations are made of: ``Delete<Type>Success`` carrying the
 deleted id, and inputs naming an object at the version last read.
@@ -14,18 +14,18 @@ deleted id, and inputs naming an object at the version last read.
 
 from __future__ import annotations
 
-import functools
-import operator
+from collections.abc import Callable
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry.types.field import StrawberryField
+from strawberry.utils.str_converters import to_camel_case
 
 from domain import lifecycle
+from gql.schema.commands import entity_typed, key, success_type, union
 from gql.schema.context import Info
-from gql.schema.entities import Entity, entities, key_type
-from gql.schema.ids import int_key, uuid_key
+from gql.schema.entities import entities
 from gql.schema.mutations import perform
 from gql.schema.resolvers.listing import list_connection
 from gql.schema.types.connection import Connection
@@ -35,19 +35,11 @@ from gql.schema.types.error import (
     ForbiddenErrorType,
     NotFoundErrorType,
 )
+from persistence.mixins import SoftDeleteMixin
 from persistence.models import User
 from persistence.pagination import SortKey
 from persistence.repository import repository_for
 from persistence.unit_of_work import UnitOfWork
-
-
-def _union(name: str, *members: type) -> Any:
-    """``Annotated[A | B | ..., strawberry.union(name)]``, of members known at run time."""
-    return Annotated[functools.reduce(operator.or_, members), strawberry.union(name)]
-
-
-def _entity(graphql_type: type) -> Entity:
-    return next(found for found in entities() if found.graphql_type is graphql_type)
 
 
 def _noun(name: str) -> str:
@@ -76,19 +68,15 @@ def version_input(name: str, description: str | None = None) -> type:
     return strawberry.input(cls, name=name, description=description)
 
 
-def _key(found: Entity, id: strawberry.ID) -> Any:
-    return int_key(id, found.name) if key_type(found.model) is int else uuid_key(id, found.name)
-
-
 def delete_field(
     graphql_type: type, *, description: str | None = None, input_type: type | None = None
 ) -> StrawberryField:
     """``delete<Type>(input: {id, expectedVersion})``: deleted softly."""
-    found = _entity(graphql_type)
+    found = entity_typed(graphql_type)
     noun = _noun(found.name)
     input_type = input_type or version_input(f"Delete{found.name}Input")
     deleted = deleted_type(graphql_type)
-    result = _union(
+    result = union(
         f"Delete{found.name}Result", deleted, NotFoundErrorType, ConflictErrorType,
         ForbiddenErrorType,
     )  # fmt: skip
@@ -96,7 +84,7 @@ def delete_field(
     async def resolve(self: Any, info: Info, input: Any) -> Any:
         async def work(uow: UnitOfWork, viewer: User) -> Any:
             await lifecycle.delete(
-                uow, viewer, found.rules, _key(found, input.id),  # type: ignore[arg-type]
+                uow, viewer, found.rules, key(found, input.id),  # type: ignore[arg-type]
                 expected_version=input.expected_version,
             )  # fmt: skip
             info.context.loaders.forget()
@@ -112,18 +100,20 @@ def delete_field(
 
 def restore_field(
     graphql_type: type,
-    success: type,
+    success: type | None = None,
     *,
     description: str | None = None,
     input_type: type | None = None,
 ) -> StrawberryField:
     """``restore<Type>(input: {id, expectedVersion})``: a deleted object back, as
-    ``success`` (the entity's ``<Type>Success``, carrying it in its one field)."""
-    found = _entity(graphql_type)
+    ``success`` (the entity's ``<Type>Success``, carrying it in its one field; derived
+    by default)."""
+    found = entity_typed(graphql_type)
+    success = success or success_type(graphql_type)
     noun = _noun(found.name)
     input_type = input_type or version_input(f"Restore{found.name}Input")
     field = next(iter(success.__annotations__))
-    result = _union(
+    result = union(
         f"Restore{found.name}Result", success, NotFoundErrorType, ConflictErrorType,
         ForbiddenErrorType, AlreadyExistsErrorType,
     )  # fmt: skip
@@ -131,7 +121,7 @@ def restore_field(
     async def resolve(self: Any, info: Info, input: Any) -> Any:
         async def work(uow: UnitOfWork, viewer: User) -> Any:
             row = await lifecycle.restore(
-                uow, viewer, found.rules, _key(found, input.id),  # type: ignore[arg-type]
+                uow, viewer, found.rules, key(found, input.id),  # type: ignore[arg-type]
                 expected_version=input.expected_version,
             )  # fmt: skip
             info.context.loaders.forget()
@@ -140,15 +130,15 @@ def restore_field(
         return await perform(info, work)
 
     resolve.__annotations__ = {"info": Info, "input": input_type, "return": result}
-    text = description or f"Bring a deleted {noun} back (author or superuser)."
+    text = description or f"Bring back a deleted {noun} listed in `deleted{found.name}s`."
     restore: StrawberryField = strawberry.mutation(resolver=resolve, description=text)
     return restore
 
 
-def deleted_field(graphql_type: type, *, description: str | None = None) -> StrawberryField:
+def deleted_field(graphql_type: type, *, whose: str | None = None) -> StrawberryField:
     """``deleted<Type>s(first, after)``: the deleted objects the viewer may restore,
-    the most recently created first."""
-    found = _entity(graphql_type)
+    the most recently created first; ``whose`` says which those are, for the docs."""
+    found = entity_typed(graphql_type)
     model: Any = found.model
     newest_first = [SortKey(model.created_at, descending=True)]
 
@@ -166,9 +156,33 @@ def deleted_field(graphql_type: type, *, description: str | None = None) -> Stra
         "info": Info, "first": int | None, "after": str | None,
         "return": Connection[graphql_type],  # type: ignore[valid-type]
     }  # fmt: skip
-    text = description or (
+    text = (
         f"Deleted {_noun(found.name)}s you may restore (`restore{found.name}`), "
-        "the most recently created first: your own, or every one for superusers."
+        f"the most recently created first{f': {whose}' if whose else ''}."
     )
     deleted: StrawberryField = strawberry.field(resolver=resolve, description=text)
     return deleted
+
+
+def lifecycle_fields(defined: set[str]) -> tuple[list[type], list[type]]:
+    """``Mutation`` and ``Query`` types (none if empty) with the lifecycle fields of
+    every soft-deletable entity that are not among the ``defined`` field names."""
+    mutations: dict[str, StrawberryField] = {}
+    queries: dict[str, StrawberryField] = {}
+    for found in entities():
+        if not issubclass(found.model, SoftDeleteMixin):
+            continue
+        noun = _noun(found.name).replace(" ", "_")
+        surface: list[tuple[dict[str, StrawberryField], str, Callable[[type], StrawberryField]]]
+        surface = [
+            (mutations, f"delete_{noun}", delete_field),
+            (mutations, f"restore_{noun}", restore_field),
+            (queries, f"deleted_{noun}s", deleted_field),
+        ]
+        for fields, name, make in surface:
+            if to_camel_case(name) not in defined:
+                fields[name] = make(found.graphql_type)
+    return (
+        [strawberry.type(type("LifecycleMutation", (), mutations))] if mutations else [],
+        [strawberry.type(type("LifecycleQuery", (), queries))] if queries else [],
+    )

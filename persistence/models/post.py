@@ -63,13 +63,7 @@ class Post(AuditedEntityBase, SoftDeleteMixin):
         CheckConstraint("status IN ('draft', 'published', 'archived')", name="status"),
         CheckConstraint("status = 'draft' OR published_at IS NOT NULL", name="published_at_set"),
         # Slugs are unique among live posts only: deleting a post frees its slug.
-        Index(
-            "uq_posts_slug_live",
-            "slug",
-            unique=True,
-            postgresql_where=_LIVE,
-            sqlite_where=_LIVE,
-        ),
+        SoftDeleteMixin.unique_while_live("posts", "slug"),
         Index(
             "ix_posts_created_at_id_live",
             "created_at",

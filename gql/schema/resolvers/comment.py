@@ -83,9 +83,13 @@ class Mutation:
     delete_comment = delete_field(
         CommentType, description="Delete your comment (or any, as a superuser)."
     )
-    restore_comment = restore_field(CommentType, CommentSuccess)
+    restore_comment = restore_field(
+        CommentType,
+        CommentSuccess,
+        description="Bring a deleted comment back (author or superuser).",
+    )
 
 
 @strawberry.type
 class Query:
-    deleted_comments = deleted_field(CommentType)
+    deleted_comments = deleted_field(CommentType, whose="your own, or every one for superusers")

@@ -109,7 +109,7 @@ class Query:
             repository = PostRepository(session)
             return await repository.find_by_slug(slug or "", posts.visible_to(info.context.viewer))
 
-    deleted_posts = deleted_field(PostType)
+    deleted_posts = deleted_field(PostType, whose="your own, or every one for superusers")
 
 
 # -- inputs and results -----------------------------------------------------------------
@@ -224,7 +224,10 @@ class Mutation:
         return _done(info, await perform(info, work))
 
     delete_post = delete_field(PostType, input_type=PostVersionInput)
-    restore_post = restore_field(PostType, PostSuccess, input_type=PostVersionInput)
+    restore_post = restore_field(
+        PostType, PostSuccess, input_type=PostVersionInput,
+        description="Bring a deleted post back (author or superuser).",
+    )  # fmt: skip
 
     @strawberry.mutation(description="Replace a post's tags.")
     async def set_post_tags(self, info: Info, input: SetPostTagsInput) -> SetPostTagsResult:

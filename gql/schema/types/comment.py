@@ -5,10 +5,10 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from domain import comments
-from gql.schema.context import Info
 from gql.schema.entities import entity
+from gql.schema.relations import parent_field
 from gql.schema.types.audited import Audited
-from persistence.models import Comment, Post
+from persistence.models import Comment
 
 if TYPE_CHECKING:
     from gql.schema.types.post import PostType
@@ -23,9 +23,8 @@ if TYPE_CHECKING:
 class CommentType(Audited):
     body: str
 
-    @strawberry.field(description="The post it comments on.")
-    async def post(
-        self, root: strawberry.Parent[Comment], info: Info
-    ) -> Annotated[PostType, strawberry.lazy("gql.schema.types.post")] | None:
-        post: Post | None = await info.context.loaders.by_id(Post).load(root.post_id)
-        return post
+    post = parent_field(
+        Annotated["PostType", strawberry.lazy("gql.schema.types.post")],
+        Comment.post_id,
+        description="The post it comments on.",
+    )

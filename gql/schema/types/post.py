@@ -9,9 +9,9 @@ from domain import posts
 from domain.posts import MAX_TAGS
 from gql.engine.cost import MAX_ITEMS
 from gql.engine.lean import LEAN, call_lean
-from gql.schema.children import children_field
 from gql.schema.context import Context, Info
 from gql.schema.entities import entity
+from gql.schema.relations import children_field
 from gql.schema.types.audited import Audited
 from gql.schema.types.tag import TagType
 from persistence.models import Comment, Post, PostStatus

@@ -4,9 +4,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from gql.schema.children import children_field
 from gql.schema.context import Info
 from gql.schema.entities import entity
+from gql.schema.relations import children_field
 from gql.schema.types.audited import Audited
 from persistence.models import Post, User
 
