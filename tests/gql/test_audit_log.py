@@ -23,6 +23,7 @@ from persistence.models import (
     Post,
     PostStatus,
 )
+from persistence.models.bookmark import Bookmark
 from persistence.repositories.api_token import ApiTokenRepository
 from persistence.repositories.feature_flag import FeatureFlagRepository, FlagOverrideRepository
 from persistence.repositories.post import PostRepository
@@ -170,7 +171,7 @@ def post_case(name: str, action: str, **input: Any) -> None:
     CASES[name] = arrange
 
 
-async def _soft_delete(uow: UnitOfWork, row: Post | Comment) -> None:
+async def _soft_delete(uow: UnitOfWork, row: Post | Comment | Bookmark) -> None:
     rows = repository_for(type(row))(uow.session)
     await rows.soft_delete(await rows.get_or_raise(row.id))
 
@@ -195,20 +196,40 @@ async def _create_comment(w: World) -> Call:
     return Call({"postId": gid("Post", post.id), "body": "Hi"}, w.alice, [("comments", "create")])
 
 
-def comment_case(name: str, action: str, **input: Any) -> None:
+def owned_case(
+    name: str, action: str, make: Callable[[UnitOfWork, Post], Awaitable[Any]], **input: Any
+) -> None:
+    """A mutation on a row alice made on a post of hers (after deleting it, to restore)."""
+
     async def arrange(w: World) -> Call:
         post = await w.post()
-        comment = await written(w.db, w.alice, lambda uow: create_comment(uow, post))
+        row = await written(w.db, w.alice, lambda uow: make(uow, post))
         if action == "restore":
-            await written(w.db, w.alice, lambda uow: _soft_delete(uow, comment))
-        return Call({"id": gid("Comment", comment.id), **input}, w.alice, [("comments", action)])
+            await written(w.db, w.alice, lambda uow: _soft_delete(uow, row))
+        row_id = gid(type(row).__name__, row.id)
+        return Call({"id": row_id, **input}, w.alice, [(row.__tablename__, action)])
 
     CASES[name] = arrange
 
 
-comment_case("updateComment", "update", body="Edited")
-comment_case("deleteComment", "soft_delete")
-comment_case("restoreComment", "restore")
+async def _bookmark(uow: UnitOfWork, post: Post) -> Bookmark:
+    return await repository_for(Bookmark)(uow.session).add(Bookmark(post_id=post.id))
+
+
+owned_case("updateComment", "update", create_comment, body="Edited")
+owned_case("deleteComment", "soft_delete", create_comment)
+owned_case("restoreComment", "restore", create_comment)
+
+
+@case("createBookmark")
+async def _create_bookmark(w: World) -> Call:
+    post = await w.post()
+    return Call({"postId": gid("Post", post.id)}, w.alice, [("bookmarks", "create")])
+
+
+owned_case("updateBookmark", "update", _bookmark, note="Later")
+owned_case("deleteBookmark", "soft_delete", _bookmark)
+owned_case("restoreBookmark", "restore", _bookmark)
 
 
 @case("updateTag")
