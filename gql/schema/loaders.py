@@ -171,9 +171,9 @@ class Loaders:
         for loaders in (self._by_id, self._pages, self._counts):
             for loader in loaders.values():
                 loader.clear_all()
-        for cached in ("tags_by_post_id", "override_by_flag_and_user"):
-            if cached in self.__dict__:
-                getattr(self, cached).clear_all()
+        for name, member in vars(Loaders).items():
+            if isinstance(member, cached_property) and name in self.__dict__:
+                getattr(self, name).clear_all()
 
     @cached_property
     def tags_by_post_id(self) -> Loader[UUID, list[Tag]]:
