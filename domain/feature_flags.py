@@ -62,7 +62,7 @@ async def managed(uow: UnitOfWork, actor: User, flag_id: UUID) -> FeatureFlag:
     return await FeatureFlagRepository(uow.session).get_or_raise(flag_id, for_update=True)
 
 
-async def create_flag(
+async def create_feature_flag(
     uow: UnitOfWork, actor: User, *, key: str, name: str, description: str = "",
     enabled: bool = False, rollout_percentage: int = 100,
 ) -> FeatureFlag:  # fmt: skip
@@ -78,7 +78,7 @@ async def create_flag(
     )
 
 
-async def update_flag(
+async def update_feature_flag(
     uow: UnitOfWork, actor: User, flag_id: UUID, *, name: str | None = None,
     description: str | None = None, enabled: bool | None = None,
     rollout_percentage: int | None = None, expected_version: int | None = None,
@@ -98,7 +98,7 @@ async def update_flag(
     )
 
 
-async def delete_flag(
+async def delete_feature_flag(
     uow: UnitOfWork, actor: User, flag_id: UUID, *, expected_version: int | None = None
 ) -> None:
     """The flag and its overrides, each removal audited."""
@@ -108,7 +108,7 @@ async def delete_flag(
     )
 
 
-async def set_override(
+async def set_flag_override(
     uow: UnitOfWork, actor: User, flag_id: UUID, user_id: int, *, enabled: bool
 ) -> FlagOverride:
     """The flag fixed on or off for one user, whatever its rollout."""
@@ -121,7 +121,7 @@ async def set_override(
     return await overrides.update(override, {"enabled": enabled})
 
 
-async def remove_override(uow: UnitOfWork, actor: User, flag_id: UUID, user_id: int) -> bool:
+async def remove_flag_override(uow: UnitOfWork, actor: User, flag_id: UUID, user_id: int) -> bool:
     """The user follows the flag's rollout again; False when there was no override."""
     flag = await managed(uow, actor, flag_id)
     user = await UserRepository(uow.session).get_or_raise(user_id)

@@ -14,7 +14,8 @@ other parameter keeps its type, and one that may be None may be left out.
 
 The command runs in one unit of work with the viewer as actor (:func:`perform`). The
 result is the union ``<Command>Result`` of ``<Type>Success`` and the given error types;
-the request's loaders then forget what they loaded, since the command changed it.
+the request's loaders then forget what they loaded, since the command changed it, and
+serve the written row for the rest of the request.
 """
 
 from __future__ import annotations
@@ -97,13 +98,24 @@ def _arguments(found: Entity, input: Any) -> tuple[list[Any], dict[str, Any]]:
 
 
 def command_field(
-    command: Callable[..., Awaitable[Any]], graphql_type: type, *errors: type, description: str
+    command: Callable[..., Awaitable[Any]],
+    graphql_type: type,
+    *errors: type,
+    description: str,
+    input_type: type | None = None,
+    success: type | None = None,
+    fields: dict[str, str] | None = None,
 ) -> StrawberryField:
-    """``<field>(input: <Command>Input!)``: ``command`` run as described in the module."""
-    success = success_type(graphql_type)
+    """``<field>(input: <Command>Input!)``: ``command`` run as described in the module.
+    An explicit ``input_type`` (one with descriptions and defaults of its own, or shared
+    by several mutations) replaces the derived one: its ``id`` is the key, its other
+    fields the command's keyword arguments by name; an explicit ``success`` type, one
+    that mutations written out in full return too, replaces ``<Type>Success``.
+    ``fields`` renames columns in the errors (see :func:`perform`)."""
+    success = success or success_type(graphql_type)
     [field] = success.__annotations__
     name = "".join(word.title() for word in command.__name__.split("_"))
-    input_type = _input_type(name, command)
+    input_type = input_type or _input_type(name, command)
     result = union(f"{name}Result", success, *errors)
 
     async def resolve(self: Any, info: Info, input: Any) -> Any:
@@ -112,10 +124,12 @@ def command_field(
         async def work(uow: UnitOfWork, viewer: User) -> Any:
             keys, named = _arguments(found, input)
             row = await command(uow, viewer, *keys, **named)
-            info.context.loaders.forget()
+            loaders = info.context.loaders
+            loaders.forget()
+            loaders.by_id(found.model).prime(row.id, row)
             return success(**{field: row})
 
-        return await perform(info, work)
+        return await perform(info, work, fields=fields)
 
     resolve.__annotations__ = {"info": Info, "input": input_type, "return": result}
     mutation: StrawberryField = strawberry.mutation(resolver=resolve, description=description)

@@ -23,7 +23,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
 from domain import lifecycle
-from gql.schema.commands import entity_typed, key, success_type, union
+from gql.schema.commands import command_field, entity_typed, key, union
 from gql.schema.context import Info
 from gql.schema.entities import entities
 from gql.schema.mutations import perform
@@ -109,30 +109,22 @@ def restore_field(
     ``success`` (the entity's ``<Type>Success``, carrying it in its one field; derived
     by default)."""
     found = entity_typed(graphql_type)
-    success = success or success_type(graphql_type)
-    noun = _noun(found.name)
-    input_type = input_type or version_input(f"Restore{found.name}Input")
-    field = next(iter(success.__annotations__))
-    result = union(
-        f"Restore{found.name}Result", success, NotFoundErrorType, ConflictErrorType,
-        ForbiddenErrorType, AlreadyExistsErrorType,
+
+    async def restore(
+        uow: UnitOfWork, actor: User, key: Any, *, expected_version: int | None = None
+    ) -> Any:
+        rules: Any = found.rules
+        return await lifecycle.restore(uow, actor, rules, key, expected_version=expected_version)
+
+    restore.__name__ = f"restore_{_noun(found.name).replace(' ', '_')}"
+    return command_field(
+        restore, graphql_type,
+        NotFoundErrorType, ConflictErrorType, ForbiddenErrorType, AlreadyExistsErrorType,
+        description=description
+        or f"Bring back a deleted {_noun(found.name)} listed in `deleted{found.name}s`.",
+        input_type=input_type or version_input(f"Restore{found.name}Input"),
+        success=success,
     )  # fmt: skip
-
-    async def resolve(self: Any, info: Info, input: Any) -> Any:
-        async def work(uow: UnitOfWork, viewer: User) -> Any:
-            row = await lifecycle.restore(
-                uow, viewer, found.rules, key(found, input.id),  # type: ignore[arg-type]
-                expected_version=input.expected_version,
-            )  # fmt: skip
-            info.context.loaders.forget()
-            return success(**{field: row})
-
-        return await perform(info, work)
-
-    resolve.__annotations__ = {"info": Info, "input": input_type, "return": result}
-    text = description or f"Bring back a deleted {noun} listed in `deleted{found.name}s`."
-    restore: StrawberryField = strawberry.mutation(resolver=resolve, description=text)
-    return restore
 
 
 def deleted_field(graphql_type: type, *, whose: str | None = None) -> StrawberryField:

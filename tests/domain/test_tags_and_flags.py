@@ -39,7 +39,7 @@ async def test_flags_follow_their_formats(
 ) -> None:
     with pytest.raises(ValidationError) as refused:
         async with as_(database, root) as uow:
-            await feature_flags.create_flag(
+            await feature_flags.create_feature_flag(
                 uow, root, **{"key": "new-editor", "name": "New", **values}
             )
     assert refused.value.field == field
@@ -49,18 +49,20 @@ async def test_an_override_wins_over_the_rollout(
     database: Database, author: User, root: User
 ) -> None:
     async with as_(database, root) as uow:
-        flag = await feature_flags.create_flag(
+        flag = await feature_flags.create_feature_flag(
             uow, root, key="dark-mode", name="Dark", enabled=True, rollout_percentage=0
         )
-        override = await feature_flags.set_override(uow, root, flag.id, author.id, enabled=True)
+        override = await feature_flags.set_flag_override(
+            uow, root, flag.id, author.id, enabled=True
+        )
     assert feature_flags.is_enabled(flag, author.id, override)
     assert not feature_flags.is_enabled(flag, author.id, None)
     async with as_(database, root) as uow:
-        assert await feature_flags.remove_override(uow, root, flag.id, author.id)
-        assert not await feature_flags.remove_override(uow, root, flag.id, author.id)
+        assert await feature_flags.remove_flag_override(uow, root, flag.id, author.id)
+        assert not await feature_flags.remove_flag_override(uow, root, flag.id, author.id)
     with pytest.raises(ForbiddenError):
         async with as_(database, author) as uow:
-            await feature_flags.set_override(uow, author, flag.id, author.id, enabled=True)
+            await feature_flags.set_flag_override(uow, author, flag.id, author.id, enabled=True)
 
 
 def test_a_rollout_bucket_is_stable_and_spread() -> None:

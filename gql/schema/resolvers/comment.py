@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import strawberry
 
 from domain import comments
-from gql.schema.context import Info
-from gql.schema.ids import uuid_key
+from gql.schema.commands import command_field
 from gql.schema.lifecycle import delete_field, deleted_field, restore_field
-from gql.schema.mutations import perform
 from gql.schema.types.comment import CommentType
 from gql.schema.types.error import (
     ConflictErrorType,
@@ -18,8 +14,6 @@ from gql.schema.types.error import (
     NotFoundErrorType,
     ValidationErrorType,
 )
-from persistence.models import Comment, User
-from persistence.unit_of_work import UnitOfWork
 
 
 @strawberry.input
@@ -36,57 +30,22 @@ class UpdateCommentInput:
 
 
 @strawberry.type
-class CommentSuccess:
-    comment: CommentType
-
-
-CreateCommentResult = Annotated[
-    CommentSuccess | ValidationErrorType | NotFoundErrorType,
-    strawberry.union("CreateCommentResult"),
-]
-UpdateCommentResult = Annotated[
-    CommentSuccess
-    | ValidationErrorType
-    | NotFoundErrorType
-    | ConflictErrorType
-    | ForbiddenErrorType,
-    strawberry.union("UpdateCommentResult"),
-]
-
-
-@strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Comment on a post you can see.")
-    async def create_comment(self, info: Info, input: CreateCommentInput) -> CreateCommentResult:
-        async def work(uow: UnitOfWork, viewer: User) -> CommentSuccess:
-            comment = await comments.create_comment(
-                uow, viewer, post_id=uuid_key(input.post_id, "Post", "postId"), body=input.body
-            )
-            return CommentSuccess(comment=comment)
-
-        result = await perform(info, work)
-        if isinstance(result, CommentSuccess):
-            info.context.loaders.pages(Comment.post_id).clear_all()
-        return result
-
-    @strawberry.mutation(description="Change your comment (or any, as a superuser).")
-    async def update_comment(self, info: Info, input: UpdateCommentInput) -> UpdateCommentResult:
-        async def work(uow: UnitOfWork, viewer: User) -> CommentSuccess:
-            comment = await comments.update_comment(
-                uow, viewer, uuid_key(input.id, "Comment"), body=input.body,
-                expected_version=input.expected_version,
-            )  # fmt: skip
-            return CommentSuccess(comment=comment)
-
-        return await perform(info, work)
-
+    create_comment = command_field(
+        comments.create_comment, CommentType, ValidationErrorType, NotFoundErrorType,
+        description="Comment on a post you can see.", input_type=CreateCommentInput,
+    )  # fmt: skip
+    update_comment = command_field(
+        comments.update_comment, CommentType,
+        ValidationErrorType, NotFoundErrorType, ConflictErrorType, ForbiddenErrorType,
+        description="Change your comment (or any, as a superuser).",
+        input_type=UpdateCommentInput,
+    )  # fmt: skip
     delete_comment = delete_field(
         CommentType, description="Delete your comment (or any, as a superuser)."
     )
     restore_comment = restore_field(
-        CommentType,
-        CommentSuccess,
-        description="Bring a deleted comment back (author or superuser).",
+        CommentType, description="Bring a deleted comment back (author or superuser)."
     )
 
 

@@ -9,6 +9,7 @@ import strawberry
 
 from domain import feature_flags
 from gql.errors import NotAllowedError
+from gql.schema.commands import command_field
 from gql.schema.context import Info
 from gql.schema.ids import int_key, uuid_key
 from gql.schema.mutations import perform
@@ -91,18 +92,8 @@ class RemoveFlagOverrideInput:
 
 
 @strawberry.type
-class FeatureFlagSuccess:
-    feature_flag: FeatureFlagType
-
-
-@strawberry.type
 class DeleteFeatureFlagSuccess:
     deleted_id: strawberry.ID
-
-
-@strawberry.type
-class FlagOverrideSuccess:
-    flag_override: FlagOverrideType
 
 
 @strawberry.type
@@ -110,25 +101,9 @@ class RemoveFlagOverrideSuccess:
     removed: bool = strawberry.field(description="False when there was no override to remove.")
 
 
-CreateFeatureFlagResult = Annotated[
-    FeatureFlagSuccess | ValidationErrorType | AlreadyExistsErrorType | ForbiddenErrorType,
-    strawberry.union("CreateFeatureFlagResult"),
-]
-UpdateFeatureFlagResult = Annotated[
-    FeatureFlagSuccess
-    | ValidationErrorType
-    | NotFoundErrorType
-    | ConflictErrorType
-    | ForbiddenErrorType,
-    strawberry.union("UpdateFeatureFlagResult"),
-]
 DeleteFeatureFlagResult = Annotated[
     DeleteFeatureFlagSuccess | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
     strawberry.union("DeleteFeatureFlagResult"),
-]
-SetFlagOverrideResult = Annotated[
-    FlagOverrideSuccess | NotFoundErrorType | ForbiddenErrorType,
-    strawberry.union("SetFlagOverrideResult"),
 ]
 RemoveFlagOverrideResult = Annotated[
     RemoveFlagOverrideSuccess | NotFoundErrorType | ForbiddenErrorType,
@@ -145,34 +120,16 @@ def _forget(info: Info, flag_id: object) -> None:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Create a feature flag (superusers).")
-    async def create_feature_flag(
-        self, info: Info, input: CreateFeatureFlagInput
-    ) -> CreateFeatureFlagResult:
-        async def work(uow: UnitOfWork, viewer: User) -> FeatureFlagSuccess:
-            flag = await feature_flags.create_flag(
-                uow, viewer, key=input.key, name=input.name, description=input.description,
-                enabled=input.enabled, rollout_percentage=input.rollout_percentage,
-            )  # fmt: skip
-            return FeatureFlagSuccess(feature_flag=flag)
-
-        return await perform(info, work)
-
-    @strawberry.mutation(description="Change a feature flag (superusers).")
-    async def update_feature_flag(
-        self, info: Info, input: UpdateFeatureFlagInput
-    ) -> UpdateFeatureFlagResult:
-        async def work(uow: UnitOfWork, viewer: User) -> FeatureFlagSuccess:
-            flag = await feature_flags.update_flag(
-                uow, viewer, uuid_key(input.id, "FeatureFlag"), name=input.name,
-                description=input.description, enabled=input.enabled,
-                rollout_percentage=input.rollout_percentage,
-                expected_version=input.expected_version,
-            )  # fmt: skip
-            _forget(info, flag.id)
-            return FeatureFlagSuccess(feature_flag=flag)
-
-        return await perform(info, work)
+    create_feature_flag = command_field(
+        feature_flags.create_feature_flag, FeatureFlagType,
+        ValidationErrorType, AlreadyExistsErrorType, ForbiddenErrorType,
+        description="Create a feature flag (superusers).", input_type=CreateFeatureFlagInput,
+    )  # fmt: skip
+    update_feature_flag = command_field(
+        feature_flags.update_feature_flag, FeatureFlagType,
+        ValidationErrorType, NotFoundErrorType, ConflictErrorType, ForbiddenErrorType,
+        description="Change a feature flag (superusers).", input_type=UpdateFeatureFlagInput,
+    )  # fmt: skip
 
     @strawberry.mutation(description="Delete a feature flag and its overrides (superusers).")
     async def delete_feature_flag(
@@ -180,7 +137,7 @@ class Mutation:
     ) -> DeleteFeatureFlagResult:
         async def work(uow: UnitOfWork, viewer: User) -> DeleteFeatureFlagSuccess:
             key = uuid_key(input.id, "FeatureFlag")
-            await feature_flags.delete_flag(
+            await feature_flags.delete_feature_flag(
                 uow, viewer, key, expected_version=input.expected_version
             )
             _forget(info, key)
@@ -188,19 +145,14 @@ class Mutation:
 
         return await perform(info, work)
 
-    @strawberry.mutation(description="Fix a flag on or off for one user (superusers).")
-    async def set_flag_override(
-        self, info: Info, input: SetFlagOverrideInput
-    ) -> SetFlagOverrideResult:
-        async def work(uow: UnitOfWork, viewer: User) -> FlagOverrideSuccess:
-            flag_id, user_id = _pair(input.flag_id, input.user_id)
-            override = await feature_flags.set_override(
-                uow, viewer, flag_id, user_id, enabled=input.enabled
-            )
-            _forget(info, flag_id)
-            return FlagOverrideSuccess(flag_override=override)
-
-        return await perform(info, work)
+    set_flag_override = command_field(
+        feature_flags.set_flag_override,
+        FlagOverrideType,
+        NotFoundErrorType,
+        ForbiddenErrorType,
+        description="Fix a flag on or off for one user (superusers).",
+        input_type=SetFlagOverrideInput,
+    )
 
     @strawberry.mutation(description="Let a user follow the flag's rollout again (superusers).")
     async def remove_flag_override(
@@ -208,7 +160,7 @@ class Mutation:
     ) -> RemoveFlagOverrideResult:
         async def work(uow: UnitOfWork, viewer: User) -> RemoveFlagOverrideSuccess:
             flag_id, user_id = _pair(input.flag_id, input.user_id)
-            removed = await feature_flags.remove_override(uow, viewer, flag_id, user_id)
+            removed = await feature_flags.remove_flag_override(uow, viewer, flag_id, user_id)
             _forget(info, flag_id)
             return RemoveFlagOverrideSuccess(removed=removed)
 

@@ -12,6 +12,7 @@ import strawberry
 from domain import posts
 from domain.posts import MAX_TAGS
 from gql.errors import BadUserInputError
+from gql.schema.commands import command_field
 from gql.schema.context import Info
 from gql.schema.ids import int_key, uuid_key
 from gql.schema.lifecycle import (
@@ -161,15 +162,6 @@ CreatePostResult = Annotated[
     PostSuccess | ValidationErrorType | AlreadyExistsErrorType | NotFoundErrorType,
     strawberry.union("CreatePostResult"),
 ]
-UpdatePostResult = Annotated[
-    PostSuccess | ValidationErrorType | AlreadyExistsErrorType | NotFoundErrorType
-    | ConflictErrorType | ForbiddenErrorType,
-    strawberry.union("UpdatePostResult"),
-]  # fmt: skip
-PublishPostResult = Annotated[
-    PostSuccess | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
-    strawberry.union("PublishPostResult"),
-]
 SetPostTagsResult = Annotated[
     PostSuccess | ValidationErrorType | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
     strawberry.union("SetPostTagsResult"),
@@ -202,27 +194,18 @@ class Mutation:
 
         return _done(info, await perform(info, work))
 
-    @strawberry.mutation(description="Change a post's title, body or slug (author or superuser).")
-    async def update_post(self, info: Info, input: UpdatePostInput) -> UpdatePostResult:
-        async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
-            post = await posts.update_post(
-                uow, viewer, uuid_key(input.id, "Post"), title=input.title, body=input.body,
-                slug=input.slug, expected_version=input.expected_version,
-            )  # fmt: skip
-            return PostSuccess(post=post)
-
-        return _done(info, await perform(info, work))
-
-    @strawberry.mutation(description="Publish a post: it becomes visible to everyone.")
-    async def publish_post(self, info: Info, input: PostVersionInput) -> PublishPostResult:
-        async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
-            post = await posts.publish_post(
-                uow, viewer, uuid_key(input.id, "Post"), expected_version=input.expected_version
-            )
-            return PostSuccess(post=post)
-
-        return _done(info, await perform(info, work))
-
+    update_post = command_field(
+        posts.update_post, PostType,
+        ValidationErrorType, AlreadyExistsErrorType, NotFoundErrorType, ConflictErrorType,
+        ForbiddenErrorType,
+        description="Change a post's title, body or slug (author or superuser).",
+        input_type=UpdatePostInput, success=PostSuccess,
+    )  # fmt: skip
+    publish_post = command_field(
+        posts.publish_post, PostType, NotFoundErrorType, ConflictErrorType, ForbiddenErrorType,
+        description="Publish a post: it becomes visible to everyone.",
+        input_type=PostVersionInput, success=PostSuccess,
+    )  # fmt: skip
     delete_post = delete_field(PostType, input_type=PostVersionInput)
     restore_post = restore_field(
         PostType, PostSuccess, input_type=PostVersionInput,

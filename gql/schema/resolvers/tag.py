@@ -9,6 +9,7 @@ from uuid import UUID
 import strawberry
 
 from domain import tags
+from gql.schema.commands import command_field
 from gql.schema.context import Info
 from gql.schema.ids import uuid_key
 from gql.schema.mutations import perform
@@ -75,24 +76,10 @@ class DeleteTagInput:
 
 
 @strawberry.type
-class TagSuccess:
-    tag: TagType
-
-
-@strawberry.type
 class DeleteTagSuccess:
     deleted_id: strawberry.ID
 
 
-CreateTagResult = Annotated[
-    TagSuccess | ValidationErrorType | AlreadyExistsErrorType | ForbiddenErrorType,
-    strawberry.union("CreateTagResult"),
-]
-UpdateTagResult = Annotated[
-    TagSuccess | ValidationErrorType | AlreadyExistsErrorType | NotFoundErrorType
-    | ConflictErrorType | ForbiddenErrorType,
-    strawberry.union("UpdateTagResult"),
-]  # fmt: skip
 DeleteTagResult = Annotated[
     DeleteTagSuccess | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
     strawberry.union("DeleteTagResult"),
@@ -106,26 +93,17 @@ def _forget(info: Info, tag_id: UUID) -> None:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Create a tag (superusers).")
-    async def create_tag(self, info: Info, input: CreateTagInput) -> CreateTagResult:
-        async def work(uow: UnitOfWork, viewer: User) -> TagSuccess:
-            return TagSuccess(
-                tag=await tags.create_tag(uow, viewer, name=input.name, color=input.color)
-            )
-
-        return await perform(info, work)
-
-    @strawberry.mutation(description="Rename or recolor a tag (superusers).")
-    async def update_tag(self, info: Info, input: UpdateTagInput) -> UpdateTagResult:
-        async def work(uow: UnitOfWork, viewer: User) -> TagSuccess:
-            tag = await tags.update_tag(
-                uow, viewer, uuid_key(input.id, "Tag"), name=input.name, color=input.color,
-                expected_version=input.expected_version,
-            )  # fmt: skip
-            _forget(info, tag.id)
-            return TagSuccess(tag=tag)
-
-        return await perform(info, work)
+    create_tag = command_field(
+        tags.create_tag, TagType,
+        ValidationErrorType, AlreadyExistsErrorType, ForbiddenErrorType,
+        description="Create a tag (superusers).", input_type=CreateTagInput,
+    )  # fmt: skip
+    update_tag = command_field(
+        tags.update_tag, TagType,
+        ValidationErrorType, AlreadyExistsErrorType, NotFoundErrorType, ConflictErrorType,
+        ForbiddenErrorType,
+        description="Rename or recolor a tag (superusers).", input_type=UpdateTagInput,
+    )  # fmt: skip
 
     @strawberry.mutation(description="Delete a tag and its links to posts (superusers).")
     async def delete_tag(self, info: Info, input: DeleteTagInput) -> DeleteTagResult:

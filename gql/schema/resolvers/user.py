@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import enum
-from typing import Annotated
 
 import strawberry
 
 from domain import users
+from gql.schema.commands import command_field
 from gql.schema.context import Info
-from gql.schema.ids import int_key
-from gql.schema.mutations import perform
 from gql.schema.resolvers.listing import list_connection
 from gql.schema.scalars import MAX_FILTER_LENGTH, filter_text
 from gql.schema.types.connection import Connection
@@ -25,7 +23,6 @@ from gql.schema.types.user import UserType
 from persistence.models import User
 from persistence.repositories.text import contains
 from persistence.repositories.user import UserRepository
-from persistence.unit_of_work import UnitOfWork
 
 
 @strawberry.enum(description="How to order users; the id breaks ties.")
@@ -121,65 +118,24 @@ class DeactivateUserInput:
 
 
 @strawberry.type
-class UserSuccess:
-    user: UserType
-
-
-CreateUserResult = Annotated[
-    UserSuccess | ValidationErrorType | AlreadyExistsErrorType | ForbiddenErrorType,
-    strawberry.union("CreateUserResult"),
-]
-UpdateUserResult = Annotated[
-    UserSuccess | ValidationErrorType | AlreadyExistsErrorType | NotFoundErrorType
-    | ConflictErrorType | ForbiddenErrorType,
-    strawberry.union("UpdateUserResult"),
-]  # fmt: skip
-DeactivateUserResult = Annotated[
-    UserSuccess | ValidationErrorType | NotFoundErrorType | ConflictErrorType | ForbiddenErrorType,
-    strawberry.union("DeactivateUserResult"),
-]
-
-
-def _forget(info: Info, user: User) -> None:
-    info.context.loaders.by_id(User).clear(user.id).prime(user.id, user)
-
-
-@strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Create a user (superusers).")
-    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserResult:
-        async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
-            user = await users.create_user(
-                uow, viewer, email=input.email, username=input.username,
-                full_name=input.full_name, password=input.password,
-                is_superuser=input.is_superuser,
-            )  # fmt: skip
-            return UserSuccess(user=user)
-
-        return await perform(info, work)
-
-    @strawberry.mutation(description="Change a user: superusers change anything; you may "
-                         "change your own full name and password.")  # fmt: skip
-    async def update_user(self, info: Info, input: UpdateUserInput) -> UpdateUserResult:
-        async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
-            user = await users.update_user(
-                uow, viewer, int_key(input.id, "User"), email=input.email,
-                username=input.username, full_name=input.full_name, password=input.password,
-                is_superuser=input.is_superuser, expected_version=input.expected_version,
-            )  # fmt: skip
-            _forget(info, user)
-            return UserSuccess(user=user)
-
-        return await perform(info, work, fields={"password_hash": "password"})
-
-    @strawberry.mutation(description="Stop a user from signing in; their tokens stop "
-                         "working at once (superusers; not yourself).")  # fmt: skip
-    async def deactivate_user(self, info: Info, input: DeactivateUserInput) -> DeactivateUserResult:
-        async def work(uow: UnitOfWork, viewer: User) -> UserSuccess:
-            user = await users.deactivate_user(
-                uow, viewer, int_key(input.id, "User"), expected_version=input.expected_version
-            )
-            _forget(info, user)
-            return UserSuccess(user=user)
-
-        return await perform(info, work)
+    create_user = command_field(
+        users.create_user, UserType, ValidationErrorType, AlreadyExistsErrorType,
+        ForbiddenErrorType,
+        description="Create a user (superusers).", input_type=CreateUserInput,
+    )  # fmt: skip
+    update_user = command_field(
+        users.update_user, UserType,
+        ValidationErrorType, AlreadyExistsErrorType, NotFoundErrorType, ConflictErrorType,
+        ForbiddenErrorType,
+        description="Change a user: superusers change anything; you may change your own full "
+        "name and password.",
+        input_type=UpdateUserInput, fields={"password_hash": "password"},
+    )  # fmt: skip
+    deactivate_user = command_field(
+        users.deactivate_user, UserType,
+        ValidationErrorType, NotFoundErrorType, ConflictErrorType, ForbiddenErrorType,
+        description="Stop a user from signing in; their tokens stop working at once "
+        "(superusers; not yourself).",
+        input_type=DeactivateUserInput,
+    )  # fmt: skip
