@@ -44,12 +44,13 @@ def serve(
 ) -> None:
     """Run the service. In development on SQLite it first applies any new migrations;
     in production, apply them as a release step with `auditql migrate`."""
+    from gql.cli.database import migrates_itself
     from gql.cli.logs import configure_logging
     from gql.cli.server import serve as run_server
 
     config = settings()
     configure_logging(config)
-    if config.is_development and config.is_sqlite and not no_migrate:
+    if migrates_itself(config) and not no_migrate:
         asyncio.run(_alembic(config, "upgrade", "head", progress=False))  # logged instead
     run_server(config, host or config.host, port or config.port)
 
@@ -245,20 +246,29 @@ def seed_demo(
     ] = 0,
 ) -> None:
     """Fill an empty database with demo users, posts, comments, tags and flags, and print
-    a token for the demo superuser."""
+    a token for the demo superuser. Run again, it keeps the demo data, adds COUNT more
+    generated posts, and prints a new token."""
     from gql.cli import admin
 
-    with typer.progressbar(length=count, label="posts", file=sys.stderr) as bar:
-        token = asyncio.run(admin.seed_demo(settings(), count=count, progress=bar.update))
-    typer.echo("demo data created; sign in with this header in the playground:")
-    typer.echo(f'{{"Authorization": "Bearer {token}"}}')
+    with typer.progressbar(length=count, label="posts", file=sys.stderr, hidden=not count) as bar:
+        seeded = asyncio.run(admin.seed_demo(settings(), count=count, progress=bar.update))
+    done = "demo data created" if seeded.created else "demo data already there, kept"
+    typer.echo(f"{done}; sign in with this header in the playground:", err=True)
+    typer.echo(f'{{"Authorization": "Bearer {seeded.token}"}}')
 
 
 def main() -> None:
+    from gql.cli.database import connection_problem
     from persistence.errors import DomainError
 
     try:
         cli()
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(1) from None
+    except Exception as exc:
+        problem = connection_problem(exc)
+        if problem is None:
+            raise
+        typer.echo(f"error: {problem}", err=True)
         raise SystemExit(1) from None

@@ -1,4 +1,5 @@
-"""Running the app under uvicorn, with a graceful stop that exits 0."""
+"""Running the app under uvicorn, with a graceful stop that exits 0; in development,
+with the playground's assets installed in the background when they are missing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from types import FrameType
 
 import uvicorn
 
+from gql.http import playground
 from gql.http.app import create_app
 from gql.settings import Settings
 
@@ -38,8 +40,10 @@ def _tune_garbage_collector() -> None:
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve until SIGTERM or Ctrl-C. On SIGTERM new connections are refused at once,
     requests in flight get ``shutdown_grace_seconds`` to finish, then the database pool
-    closes (the app's lifespan)."""
+    closes (the app's lifespan). Production mode never installs anything."""
     app = create_app(settings)
+    if settings.is_development:
+        playground.install_missing_assets()
     _tune_garbage_collector()
     config = uvicorn.Config(
         app,

@@ -3,6 +3,8 @@
 The assets are pinned npm packages installed into ``gql/http/playground/node_modules`` by
 ``INSTALL_COMMAND``; nothing third-party is committed and the page names no CDN, so
 the playground works with no internet. Mount ``assets_app()`` at ``{graphql_path}/assets``.
+In development ``auditql serve`` installs them itself when they are missing
+(``install_missing_assets``, :mod:`gql.http.playground_install`).
 
 GraphiQL stays on 4.x, the last major that ships a self-contained UMD bundle (5.x is
 ESM and monaco-based and would need a bundler), with React 18, the last React with UMD
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import html
 import json
+import shlex
+import threading
 from pathlib import Path
 
 from starlette.requests import Request
@@ -20,10 +24,13 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp
 
+from gql.http import playground_install as install
+
 PLAYGROUND_DIR = Path(__file__).with_name("playground")
-# Run from the repository root. The lock file pins every package with its integrity
-# hash; gql/http/playground/.npmrc keeps registry addresses out of it and disables scripts.
-INSTALL_COMMAND = "npm --prefix gql/http/playground ci"
+# Run from the repository root: "npm --prefix gql/http/playground ci". The lock file
+# pins every package with its integrity hash; gql/http/playground/.npmrc keeps registry
+# addresses out of it and disables scripts.
+INSTALL_COMMAND = shlex.join(install.command(PLAYGROUND_DIR.relative_to(PLAYGROUND_DIR.parents[2])))
 
 # The whitelist: the only files served, as (npm package, path inside it). They are
 # served under "<package>@<installed version>/<file name>", so a version bump changes
@@ -84,6 +91,12 @@ def assets_app() -> ASGIApp:
     return Router(routes=[Route("/{asset:path}", serve, methods=["GET", "HEAD"])])
 
 
+def install_missing_assets() -> threading.Thread | None:
+    """Development start-up: the install of missing assets, in the background, when
+    Node.js and npm are here (:func:`gql.http.playground_install.start`)."""
+    return None if assets_available() else install.start(PLAYGROUND_DIR)
+
+
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -125,18 +138,42 @@ _DEFAULT_QUERY = """\
 }
 """
 
-_MISSING = """<!doctype html>
+_UNAVAILABLE = """<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>auditql · GraphiQL assets missing</title></head>
+<head><meta charset="utf-8">{refresh}<title>auditql · GraphiQL: {title}</title></head>
 <body>
-  <h1>GraphiQL assets are not installed</h1>
+  <h1>GraphiQL: {title}</h1>
   <p>The playground serves its JavaScript and CSS from pinned npm packages that are
-  installed, not committed. From the repository root, run:</p>
-  <pre>{command}</pre>
-  <p>then reload this page. The API itself answers POST requests meanwhile.</p>
+  installed, not committed. {advice}</p>
+  {command}
+  <p>The API itself answers POST requests meanwhile.</p>
 </body>
 </html>
 """
+
+
+def _unavailable_page() -> HTMLResponse:
+    """Why GraphiQL cannot load yet, and what to do about it."""
+    refresh, command = "", f"<pre>{html.escape(INSTALL_COMMAND)}</pre>"
+    if install.installing(PLAYGROUND_DIR):
+        title = "installing…"
+        advice = "The server is installing them; this page reloads until they are in place."
+        refresh, command = '<meta http-equiv="refresh" content="2">', ""
+    elif not install.node_found():
+        title = "Node.js and npm are missing"
+        advice = (
+            f"Installing them needs Node.js and npm (Debian, Ubuntu: "
+            f"<code>{install.NODE_PACKAGES}</code>); then restart <code>auditql serve</code>, "
+            "which installs them, or run from the repository root:"
+        )
+    else:
+        title = "assets not installed"
+        advice = (
+            "<code>auditql serve</code> installs them when it starts in development (its "
+            "log says why that failed). Or run, from the repository root, then reload:"
+        )
+    page = _UNAVAILABLE.format(refresh=refresh, title=title, advice=advice, command=command)
+    return HTMLResponse(page, status_code=503, headers={"Cache-Control": "no-store"})
 
 
 def _script_literal(value: str) -> str:
@@ -146,9 +183,8 @@ def _script_literal(value: str) -> str:
 
 def render_page(graphql_path: str = "/graphql") -> HTMLResponse:
     """The GraphiQL page; its fetcher POSTs JSON to ``graphql_path``."""
-    if not assets_available():
-        body = _MISSING.format(command=html.escape(INSTALL_COMMAND))
-        return HTMLResponse(body, status_code=503, headers={"Cache-Control": "no-store"})
+    if install.installing(PLAYGROUND_DIR) or not assets_available():
+        return _unavailable_page()
     base = graphql_path.rstrip("/") + "/assets/"
     urls = {name.rsplit("/", 1)[1]: html.escape(base + name, quote=True) for name in _asset_files()}
     stylesheets = f'<link rel="stylesheet" href="{urls["graphiql.min.css"]}">'

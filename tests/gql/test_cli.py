@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,11 @@ from starlette.applications import Starlette
 from typer.testing import CliRunner, Result
 
 from gql.cli.main import cli, main
+from gql.http.app import create_app
+from gql.settings import Settings
+from persistence import migrations
 from persistence.engine import Database
+from tests.conftest import backend_url
 from tests.gql.conftest import LiveServer, Scene
 from tests.support.graphql import GraphQLClient
 from tests.support.server import AUDITQL
@@ -30,6 +35,28 @@ CREATE_USER = """mutation($input: CreateUserInput!) { createUser(input: $input) 
 async def invoke(*args: str) -> Result:
     """Run the command in a thread: it has its own event loop, as from a shell."""
     return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
+
+
+def auditql(
+    *args: str, env: Mapping[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The installed command as a shell runs it: what it prints, tracebacks included."""
+    return subprocess.run([AUDITQL, *args], env={**os.environ, **env}, cwd=cwd,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def bearer(output: str) -> str:
+    """The token in seed-demo's ``{"Authorization": "Bearer aq_..."}``."""
+    found = re.fullmatch(r'\{"Authorization": "Bearer (aq_[A-Za-z0-9_-]{43})"\}\n', output)
+    assert found is not None, output
+    return found.group(1)
+
+
+def never_migrated() -> str:
+    return (
+        f"error: the database was never migrated, the code expects {migrations.head()}: "
+        "run `auditql migrate`\n"
+    )
 
 
 @pytest.fixture
@@ -58,17 +85,113 @@ async def test_create_user_and_token_then_sign_in(client: GraphQLClient, app: St
 
 
 @pytest.mark.usefixtures("cli_env")
-async def test_seed_demo_prints_a_working_token_once(client: GraphQLClient, app: Starlette) -> None:
-    result = await invoke("seed-demo")
-    assert result.exit_code == 0, result.output
-    token = re.search(r"Bearer (aq_[A-Za-z0-9_-]+)", result.output)
-    assert token is not None
-    data = await client.execute(
-        "{ viewer { username } posts { totalCount } tags { totalCount } }", token=token.group(1)
+async def test_seed_demo_again_leaves_the_data_and_prints_a_new_token(
+    client: GraphQLClient, app: Starlette
+) -> None:
+    first = await invoke("seed-demo")
+    assert first.exit_code == 0, first.output
+    assert first.stderr == "demo data created; sign in with this header in the playground:\n"
+    again = await invoke("seed-demo")
+    assert again.exit_code == 0, again.output
+    assert (
+        again.stderr
+        == "demo data already there, kept; sign in with this header in the playground:\n"
     )
-    assert data["viewer"]["username"] == "admin"
-    assert data["posts"]["totalCount"] == 2  # the superuser also sees the draft
-    assert data["tags"]["totalCount"] == 2
+    tokens = {bearer(first.stdout), bearer(again.stdout)}
+    assert len(tokens) == 2
+    for token in tokens:
+        data = await client.execute(
+            "{ viewer { username } posts { totalCount } tags { totalCount } }", token=token
+        )
+        assert data["viewer"]["username"] == "admin"
+        assert data["posts"]["totalCount"] == 2  # the superuser also sees the draft
+        assert data["tags"]["totalCount"] == 2
+
+
+async def test_seed_demo_is_the_first_command_in_a_fresh_directory(tmp_path: Path) -> None:
+    """It migrates the new database first; run again with --count, it numbers the
+    generated posts on from the earlier ones."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    env = {"AUDITQL_DATABASE_URL": url}
+    seeded = await asyncio.to_thread(auditql, "seed-demo", "--count", "3", env=env, cwd=tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "Traceback" not in seeded.stderr
+    again = await asyncio.to_thread(auditql, "seed-demo", "--count", "2", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "demo data already there, kept" in again.stderr
+    app = create_app(Settings(database_url=url))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        data = await GraphQLClient(http).execute(
+            "{ viewer { username } posts { totalCount } }", token=bearer(seeded.stdout)
+        )
+    assert data == {"viewer": {"username": "admin"}, "posts": {"totalCount": 2 + 3 + 2}}
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        pytest.param(
+            {"AUDITQL_ENVIRONMENT": "production", "AUDITQL_ALLOW_SQLITE_IN_PRODUCTION": "true"},
+            ["seed-demo"], None, id="production-never-migrates",
+        ),
+        pytest.param(
+            {}, ["create-token", "nobody@example.com"], "error: User not found.\n",
+            id="development-migrates-then-fails",
+        ),
+    ],
+)  # fmt: skip
+def test_a_failed_command_leaves_no_database_file(
+    tmp_path: Path, env: dict[str, str], args: list[str], message: str | None
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'auditql.db'}"
+    result = auditql(*args, env={"AUDITQL_DATABASE_URL": url, **env}, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1:] == (message or never_migrated()).splitlines()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_commands_refuse_an_unmigrated_postgresql_database_in_one_line(
+    request: pytest.FixtureRequest,
+) -> None:
+    url = backend_url(request, "postgresql", "auditql_never_migrated")
+    for args in (
+        ["seed-demo"],
+        ["create-token", "ops@example.com"],
+        ["create-user", "ops@example.com", "ops", "--no-login"],
+    ):
+        result = auditql(*args, env={"AUDITQL_DATABASE_URL": url})
+        assert (result.returncode, result.stdout, result.stderr) == (1, "", never_migrated())
+    cluster = request.getfixturevalue("postgres_cluster")
+    assert (
+        cluster.psql(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", "auditql_never_migrated"
+        )
+        == "0\n"
+    )
+
+
+def test_a_database_that_refuses_the_connection_is_one_line(
+    request: pytest.FixtureRequest,
+) -> None:
+    cluster = request.getfixturevalue("postgres_cluster")
+    url = cluster.url("postgres")
+    wrong_password = url.replace("postgres@", "nobody:wrong@", 1)
+    no_database = cluster.url("auditql_no_such_database")
+    closed_port = "postgresql+asyncpg://auditql@127.0.0.1:9/auditql"
+    for target, cause in (
+        (wrong_password, 'role "nobody" does not exist'),
+        (no_database, 'database "auditql_no_such_database" does not exist'),
+        (closed_port, "Connect call failed"),
+    ):
+        for args in (["migrate"], ["seed-demo"]):
+            result = auditql(*args, env={"AUDITQL_DATABASE_URL": target})
+            assert result.returncode == 1, result.stderr
+            [line] = result.stderr.splitlines()
+            assert line.startswith("error: cannot connect to the database"), line
+            assert cause in line
 
 
 @pytest.mark.usefixtures("cli_env")
@@ -127,11 +250,9 @@ async def test_the_command_line_applies_the_api_s_rules_with_its_messages(
 ) -> None:
     """`auditql create-user` and `createUser` refuse the same passwords with the same
     words; what the command line creates signs in through the server."""
-    env = {**os.environ, "AUDITQL_DATABASE_URL": database_url}
 
     def create_user(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([AUDITQL, "create-user", *args], env=env, capture_output=True,
-                              text=True, timeout=60)  # fmt: skip
+        return auditql("create-user", *args, env={"AUDITQL_DATABASE_URL": database_url})
 
     admin = create_user("root@example.com", "root", "--superuser", "--password", "r" * 16)
     assert admin.returncode == 0, admin.stderr

@@ -1,13 +1,17 @@
-"""The GraphiQL playground: served from local assets, driven in a real headless Chromium.
+"""The GraphiQL playground: served from local assets, driven in a real headless Chromium,
+and installed by ``auditql serve`` in development when they are missing.
 
 The browser test needs Debian's ``chromium`` and the installed assets
-(``gql.http.playground.INSTALL_COMMAND``); without them it is skipped locally and fails in CI.
+(``gql.http.playground.INSTALL_COMMAND``); the install tests need Node.js and npm and
+reach the npm registry. Without them they are skipped locally and fail in CI.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
 import socket
 import threading
 import time
@@ -21,7 +25,9 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
+from gql.cli import server
 from gql.http import playground
+from gql.http import playground_install as install
 from gql.http.app import create_app
 from gql.settings import Settings
 from tests.conftest import IN_CI
@@ -41,6 +47,9 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+NPM_FILES = [
+    playground.PLAYGROUND_DIR / name for name in ("package.json", "package-lock.json", ".npmrc")
+]
 
 
 def missing(reason: str) -> NoReturn:
@@ -172,6 +181,89 @@ def test_page_without_assets_says_how_to_install_them(
 ) -> None:
     monkeypatch.setattr(playground, "PLAYGROUND_DIR", tmp_path)
     assert not playground.assets_available()
+    response = playground.render_page()
+    assert response.status_code == 503
+    assert playground.INSTALL_COMMAND in bytes(response.body).decode()
+
+
+def test_page_without_node_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(playground, "PLAYGROUND_DIR", tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither node nor npm on it
+    with caplog.at_level(logging.INFO, logger=install.__name__):
+        assert playground.install_missing_assets() is None
+    [logged] = caplog.records
+    assert "Node.js and npm" in logged.getMessage()
+    response = playground.render_page()
+    page = bytes(response.body).decode()
+    assert response.status_code == 503
+    assert "Node.js and npm" in page
+    assert "apt-get install nodejs npm" in page
+    assert playground.INSTALL_COMMAND in page
+
+
+def npm_files(directory: Path) -> Path:
+    """The playground's npm files in ``directory``, with nothing installed."""
+    if not install.node_found():
+        missing("Node.js and npm are missing (apt-get install nodejs npm)")
+    directory.mkdir(exist_ok=True)
+    for path in NPM_FILES:
+        shutil.copy(path, directory)
+    return directory
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_serve_installs_missing_assets_in_the_background_in_development_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, environment: str
+) -> None:
+    monkeypatch.setattr(playground, "PLAYGROUND_DIR", npm_files(tmp_path / "playground"))
+    pages: list[str] = []  # what GET /graphql answers as the server starts
+
+    def run(_server: object) -> None:
+        pages.append(bytes(playground.render_page().body).decode())
+
+    monkeypatch.setattr(server._Server, "run", run)
+    # The collector tuned for a server process would stay tuned for the whole test run.
+    monkeypatch.setattr(server, "_tune_garbage_collector", lambda: None)
+    settings = Settings(
+        environment=environment,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'app.db'}",
+        allow_sqlite_in_production=True,
+    )
+    server.serve(settings, "127.0.0.1", 8000)
+
+    [page] = pages
+    if environment == "production":
+        assert "installing" not in page
+        assert not (playground.PLAYGROUND_DIR / "node_modules").exists()
+        return
+    assert "GraphiQL: installing…" in page
+    assert '<meta http-equiv="refresh"' in page
+    assert playground.install_missing_assets() is None  # one install at a time
+    deadline = time.monotonic() + 180
+    while install.installing(playground.PLAYGROUND_DIR):
+        assert time.monotonic() < deadline, "the install did not end in time"
+        time.sleep(0.2)
+    assert playground.assets_available()
+    assert playground.render_page().status_code == 200
+
+
+def test_a_failed_install_logs_one_line_and_the_page_names_the_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = npm_files(tmp_path)
+    (directory / "package-lock.json").unlink()  # npm ci refuses to install without it
+    monkeypatch.setattr(playground, "PLAYGROUND_DIR", directory)
+    with caplog.at_level(logging.INFO, logger=install.__name__):
+        installing = playground.install_missing_assets()
+        assert installing is not None
+        installing.join(timeout=60)
+    [failure] = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    message = failure.getMessage()
+    assert "\n" not in message
+    assert "exit status 1" in message
+    assert f"npm --prefix {directory} ci" in message
     response = playground.render_page()
     assert response.status_code == 503
     assert playground.INSTALL_COMMAND in bytes(response.body).decode()
