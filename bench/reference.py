@@ -62,7 +62,7 @@ def _global_id(type_name: str, key: UUID | int) -> str:
 
 
 def _datetime(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 async def _newest_posts(pool: asyncpg.Pool) -> dict[str, Any]:

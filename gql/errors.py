@@ -61,6 +61,25 @@ class DocumentTooLargeError(ClientError):
         )
 
 
+class PersistedQueryNotFoundError(ClientError):
+    """A hash-only request for a document this server does not hold: Apollo's and
+    urql's persisted-query links answer it by sending the document with its hash.
+    The message is the one those links look for."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    status = 200
+
+    def __init__(self) -> None:
+        super().__init__("PersistedQueryNotFound")
+
+
+class DocumentNotTrustedError(ClientError):
+    """The server runs only the trusted documents of its manifest, or (a GET in
+    production) only documents it already holds."""
+
+    code = "PERSISTED_QUERY_REQUIRED"
+
+
 class UnauthenticatedError(ClientError):
     code = "UNAUTHENTICATED"
 

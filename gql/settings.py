@@ -7,12 +7,14 @@ Every setting is an ``AUDITQL_*`` environment variable; the README's table lists
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from domain.tokens import MAX_TOKEN_DAYS
+from gql.http.persisted import TrustedDocuments
 from gql.http.rate_limit import parse_budget
 from persistence.settings import DEFAULT_DATABASE_URL, DatabaseSettings
 
@@ -59,6 +61,17 @@ class Settings(DatabaseSettings):
         ge=1024,
         description="largest GraphQL document accepted, in bytes (UTF-8); larger ones get "
         "413 before they are parsed",
+    )
+    trusted_documents: Path | None = Field(
+        None,
+        description="a persisted-documents manifest (JSON: SHA-256 hash -> document, as "
+        "GraphQL Code Generator writes it): when set, only its documents run",
+    )
+    persisted_query_cache_size: int = Field(
+        1000,
+        ge=0,
+        description="most automatic persisted queries one process keeps (memory://; "
+        "least recently used go first)",
     )
     trust_proxy_headers: bool = Field(
         False,
@@ -120,6 +133,13 @@ class Settings(DatabaseSettings):
         description="where rate-limit counters live: memory:// (per process) or "
         "redis://host:6379/0 (shared by every API process)",
     )
+
+    @field_validator("trusted_documents")
+    @classmethod
+    def _readable_manifest(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            TrustedDocuments.load(value)  # a ValueError saying what is wrong with it
+        return value
 
     @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -161,7 +161,7 @@ def schema_sdl() -> str:
 def export_schema(
     output: Annotated[Path, typer.Option(help="Where to write the SDL.")] = SCHEMA_FILE,
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 1 if OUTPUT differs; write nothing.")
+        bool, typer.Option("--check", help="Exit 1 if any file differs; write nothing.")
     ] = False,
     check_breaking: Annotated[
         Path | None,
@@ -171,19 +171,42 @@ def export_schema(
         ),
     ] = None,
 ) -> None:
-    """Write the GraphQL schema (SDL) that clients generate code from."""
+    """Write the GraphQL schema (SDL) that clients generate code from, and beside it
+    Apollo's possibleTypes (possible-types.json) and a GraphQL Code Generator
+    configuration with the scalars' types (codegen.json)."""
+    from gql.cli.contract import artifacts
+
     sdl = schema_sdl()
     if check_breaking is not None:
-        _report_changes(check_breaking.read_text(), sdl)
+        _report_changes(_read_schema(check_breaking), sdl)
         return
+    files = artifacts(sdl, output)
     if check:
-        if not output.exists() or output.read_text() != sdl:
-            typer.echo(f"{output} is stale: run 'auditql export-schema' and commit it.", err=True)
+        stale = [
+            path for path, text in files.items() if not path.exists() or path.read_text() != text
+        ]
+        for path in stale:
+            typer.echo(f"{path} is stale: run 'auditql export-schema' and commit it.", err=True)
+        if stale:
             raise typer.Exit(1)
-        typer.echo(f"{output} is up to date.")
+        typer.echo(f"{', '.join(map(str, files))} are up to date.")
         return
-    output.write_text(sdl)
-    typer.echo(f"wrote {output}")
+    for path, text in files.items():
+        path.write_text(text)
+        typer.echo(f"wrote {path}")
+
+
+def _read_schema(path: Path) -> str:
+    """An older schema's SDL, or one line and exit 2 saying where one comes from."""
+    try:
+        return path.read_text()
+    except OSError as exc:
+        typer.echo(
+            f"error: cannot read {path} ({exc.strerror}); take the schema of the release to "
+            f"compare with from git: git show <release tag>:schema.graphql > {path}",
+            err=True,
+        )
+        raise typer.Exit(2) from None
 
 
 def _report_changes(old_sdl: str, new_sdl: str) -> None:

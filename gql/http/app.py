@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -34,6 +36,7 @@ from gql.http import playground
 from gql.http.authentication import InvalidTokenError, authenticate
 from gql.http.body_limit import BodyLimitMiddleware
 from gql.http.metrics import Metrics, MetricsMiddleware
+from gql.http.persisted import PersistedDocuments, TrustedDocuments, store_for
 from gql.http.rate_limit import Budgets, RateLimiter
 from gql.http.readiness import Readiness
 from gql.http.request_id import RequestIdMiddleware, current_request_id
@@ -51,13 +54,16 @@ class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view, with refusals and authentication in front and our
     context; every refusal is a GraphQL error body."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, documents: PersistedDocuments) -> None:
         super().__init__(
             build_schema(settings, observers=[lambda: OperationLog(metrics)]),
             graphql_ide="graphiql" if settings.is_development else None,
-            allow_queries_via_get=settings.is_development,
+            # Queries only (never mutations); in production, only documents the server
+            # holds (gql.http.persisted).
+            allow_queries_via_get=True,
         )
         self.settings = settings
+        self.documents = documents
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,16 +124,24 @@ class GraphQLApp(GraphQL[Context, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        """The request's operation; a document over the size limit is refused before it
-        is parsed."""
+        """The request's operation, its document resolved if it was named by hash
+        (:mod:`gql.http.persisted`); a document over the size limit is refused before
+        it is parsed."""
         data = await super().parse_http_body(request)
+        if isinstance(data, list):
+            return data  # refused as a batch by strawberry
+        self._check_size(data.query)
+        query = await self.documents.document(
+            data.query, data.extensions, is_get=request.method == "GET"
+        )
+        self._check_size(query)
+        return dataclasses.replace(data, query=query)
+
+    def _check_size(self, query: str | None) -> None:
         limit = self.settings.max_document_bytes
-        for item in data if isinstance(data, list) else [data]:
-            query = item.query
-            # Each character is at least a byte: a long string needs no encoding.
-            if query is not None and (len(query) > limit or len(query.encode()) > limit):
-                raise DocumentTooLargeError(limit)
-        return data
+        # Each character is at least a byte: a long string needs no encoding.
+        if query is not None and (len(query) > limit or len(query.encode()) > limit):
+            raise DocumentTooLargeError(limit)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         database: Database = request.app.state.database
@@ -144,6 +158,12 @@ class GraphQLApp(GraphQL[Context, None]):
             response=response,
         )
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A GET naming a persisted document by hash alone is an operation, not a
+        browser asking for the playground."""
+        params = request.query_params
+        return super().should_render_graphql_ide(request) and params.get("extensions") is None
+
     async def render_graphql_ide(self, request: Any) -> Response:
         return playground.render_page()
 
@@ -151,9 +171,12 @@ class GraphQLApp(GraphQL[Context, None]):
         # orjson is several times faster, but refuses a lone surrogate ("\\ud800"),
         # which the standard library decodes (and the API then refuses as text).
         try:
-            return orjson.loads(data)
+            value = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return json.loads(data)
+            value = json.loads(data)
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, 'Expected a JSON object, e.g. {"query": "{ viewer { id } }"}.')
+        return value
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -208,8 +231,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    documents = PersistedDocuments(
+        store_for(settings.rate_limit_storage, settings.persisted_query_cache_size),
+        TrustedDocuments.load(settings.trusted_documents) if settings.trusted_documents else None,
+        get_needs_known=not settings.is_development,
+    )
     routes: list[BaseRoute] = [
-        Route("/graphql", GraphQLApp(settings, metrics), methods=["GET", "POST"]),
+        Route("/graphql", GraphQLApp(settings, metrics, documents), methods=["GET", "POST"]),
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics.endpoint),
@@ -227,9 +255,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
             allow_origins=settings.cors_allowed_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
+            # Retry-After: a browser client may read how long to back off (429, 503).
+            expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         ),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={StarletteHTTPException: http_refusal},
+    )
+
+
+async def http_refusal(_request: Request, exc: Exception) -> Response:
+    """A wrong path or method (404, 405) answered as a GraphQL error, like every
+    other refusal."""
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(
+        BadRequestError(exc.detail), exc.status_code, headers=dict(exc.headers or {})
+    )

@@ -29,7 +29,8 @@ from gql.schema import resolvers
 from gql.schema.entities import discover, entities
 from gql.schema.lifecycle import lifecycle_fields
 from gql.schema.resolvers.node import node_query
-from gql.schema.scalars import DateTime
+from gql.schema.scalars import JSON, DateTime, JSONScalar
+from gql.schema.types.connection import describe_paging
 from gql.settings import Settings
 
 # Resolver modules are discovered, not listed. These come first, in the order their
@@ -91,9 +92,10 @@ def build_schema(
         extensions=extensions,
         config=StrawberryConfig(
             disable_field_suggestions=not settings.is_development,
-            scalar_map={datetime: DateTime},
+            scalar_map={datetime: DateTime, JSON: JSONScalar},
         ),
     )
+    describe_paging(schema._schema)
     schema.execution_context_class = lean_execution(schema)
     if not settings.is_development:
         schema.redaction = SchemaNames(schema._schema)

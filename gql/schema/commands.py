@@ -131,6 +131,6 @@ def command_field(
 
         return await perform(info, work, fields=fields)
 
-    resolve.__annotations__ = {"info": Info, "input": input_type, "return": result}
+    resolve.__annotations__ = {"info": Info, "input": input_type, "return": result | None}
     mutation: StrawberryField = strawberry.mutation(resolver=resolve, description=description)
     return mutation

@@ -92,7 +92,7 @@ def delete_field(
 
         return await perform(info, work)
 
-    resolve.__annotations__ = {"info": Info, "input": input_type, "return": result}
+    resolve.__annotations__ = {"info": Info, "input": input_type, "return": result | None}
     text = description or f"Delete a {noun}; `restore{found.name}` brings it back."
     field: StrawberryField = strawberry.mutation(resolver=resolve, description=text)
     return field

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import reprlib
 from datetime import UTC, datetime
-from typing import overload
+from typing import NewType, overload
 
 import strawberry
 
@@ -55,10 +55,33 @@ def _parse_datetime(value: object) -> datetime:
         raise BadUserInputError(f"{shown} is out of range in UTC.") from None
 
 
+def rfc3339(value: datetime) -> str:
+    """``value`` in UTC, to the microsecond, with ``Z``: ``2026-05-01T12:00:00.000000Z``.
+    One fixed width, so results sort as text too; a naive value is UTC already."""
+    if value.utcoffset() is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
 DateTime = strawberry.scalar(
     name="DateTime",
-    description="An ISO 8601 date-time with a timezone, e.g. `2026-05-01T12:00:00Z`. "
-    "Results are always in UTC.",
-    serialize=datetime.isoformat,
+    description="A date-time, RFC 3339. Results are always UTC, to the microsecond, with "
+    "`Z`: `2026-05-01T12:00:00.000000Z`. Arguments take any RFC 3339 date-time with an "
+    "offset (`2026-05-01T14:00:00+02:00`).",
+    specified_by_url="https://datatracker.ietf.org/doc/html/rfc3339",
+    serialize=rfc3339,
     parse_value=_parse_datetime,
+)
+
+
+JSON = NewType("JSON", object)
+"""Any JSON value: annotate fields with it; the schema maps it to :data:`JSONScalar`."""
+
+JSONScalar = strawberry.scalar(
+    name="JSON",
+    description="Any JSON value (ECMA-404): an object, array, string, number, boolean or "
+    "null, passed through as is.",
+    specified_by_url="https://ecma-international.org/publications-and-standards/standards/ecma-404/",
+    serialize=lambda value: value,
+    parse_value=lambda value: value,
 )

@@ -32,10 +32,11 @@ from persistence.repositories.api_token import ApiTokenRepository
 from persistence.repositories.user import UserRepository
 from persistence.security import new_token
 from persistence.unit_of_work import UnitOfWork
-from tests.conftest import backend_url
+from tests.conftest import IN_CI, backend_url
 from tests.factories.post import create_post
 from tests.support.graphql import GraphQLClient
 from tests.support.postgres import PostgresCluster
+from tests.support.redis import find_redis_server, running_redis
 from tests.support.server import Server, serving
 
 _numbers = itertools.count()
@@ -202,3 +203,14 @@ def live_server(database_url: str, tmp_path: Path) -> LiveServer:
             yield server
 
     return start
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = find_redis_server()
+    if binary is None:
+        if IN_CI:
+            pytest.fail("redis-server is required in CI (CI=true)")
+        pytest.skip("redis-server not found (it is required in CI)")
+    with running_redis(binary, tmp_path_factory.mktemp("redis")) as url:
+        yield url

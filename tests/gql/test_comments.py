@@ -197,7 +197,7 @@ async def test_a_deleted_comment_leaves_the_post_and_its_count(
         assert data["nodes"] == [{"id": keep["id"]}, None]
     [entry] = [e for e in await audit_log(client, admin, drop["id"]) if e["action"] != "CREATE"]
     assert (entry["action"], entry["actor"]) == ("SOFT_DELETE", {"username": "bob"})
-    assert list(changes(entry)) == ["deleted_at"]
+    assert list(changes(entry)) == ["deletedAt"]
     payload = await mutate(client, bob, "updateComment", id=drop["id"], body="Back")
     assert payload["__typename"] == "NotFoundError"
 

@@ -59,6 +59,6 @@ def test_the_readme_table_lists_every_setting_with_its_default() -> None:
         default = field.get_default(call_default_factory=True)
         shown = ",".join(default) if isinstance(default, list) else str(default)
         expected = f"`{shown.lower() if isinstance(default, bool) else shown}`"
-        if shown == "":
+        if default is None or shown == "":
             expected = "(none)"
         assert documented[name] == expected, f"AUDITQL_{name.upper()}"

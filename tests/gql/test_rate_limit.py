@@ -5,7 +5,6 @@ proxy headers only when the proxy is trusted; counters shared through Redis."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,8 @@ import pytest
 from gql.cli import admin
 from gql.settings import Settings
 from persistence.engine import Database
-from tests.conftest import IN_CI
 from tests.gql.conftest import LiveServer, Person, make_person
 from tests.support.audit import audit_entries
-from tests.support.redis import find_redis_server, running_redis
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -26,17 +23,6 @@ VIEWER = {"query": "{ viewer { username } }"}
 TAGS = {"query": "{ tags { totalCount } }"}
 LOGIN = """mutation($email: String!, $password: String!) {
   login(input: {email: $email, password: $password}) { __typename } }"""
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = find_redis_server()
-    if binary is None:
-        if IN_CI:
-            pytest.fail("redis-server is required in CI (CI=true)")
-        pytest.skip("redis-server not found (it is required in CI)")
-    with running_redis(binary, tmp_path_factory.mktemp("redis")) as url:
-        yield url
 
 
 def bearer(person: Person) -> dict[str, str]:

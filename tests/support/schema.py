@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 
 from graphql import (
-    GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLSchema,
     GraphQLUnionType,
     build_schema,
     get_named_type,
@@ -17,8 +17,12 @@ from tests.support.server import ROOT
 
 
 @functools.cache
+def committed_schema() -> GraphQLSchema:
+    return build_schema((ROOT / "schema.graphql").read_text())
+
+
 def mutation_type() -> GraphQLObjectType:
-    mutation = build_schema((ROOT / "schema.graphql").read_text()).mutation_type
+    mutation = committed_schema().mutation_type
     assert mutation is not None
     return mutation
 
@@ -31,9 +35,7 @@ def input_type(field: str) -> str:
 def success_type(field: str) -> GraphQLObjectType:
     """A mutation's success type: the first member of its result union, by the
     schema's convention (or the result itself when it is not a union)."""
-    result = mutation_type().fields[field].type
-    assert isinstance(result, GraphQLNonNull)
-    named = get_named_type(result)
+    named = get_named_type(mutation_type().fields[field].type)
     success = named.types[0] if isinstance(named, GraphQLUnionType) else named
     assert isinstance(success, GraphQLObjectType)
     return success

@@ -51,7 +51,7 @@ class Query:
         last: int | None = None,
         before: str | None = None,
         filter: AuditLogFilter | None = None,
-    ) -> Connection[AuditEntryType]:
+    ) -> Connection[AuditEntryType] | None:
         if not info.context.require_viewer().is_superuser:
             raise NotAllowedError("Only superusers can read the audit log.")
         f = filter or AuditLogFilter()

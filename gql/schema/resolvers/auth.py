@@ -30,7 +30,7 @@ class Query:
     @strawberry.field(description="Your API tokens, newest first (revoked ones included).")
     async def api_tokens(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[ApiTokenType]:
+    ) -> Connection[ApiTokenType] | None:
         viewer = info.context.require_viewer()
         return await list_connection(
             info, ApiTokenRepository, [ApiToken.user_id == viewer.id],
@@ -82,7 +82,7 @@ RevokeApiTokenResult = Annotated[
 class Mutation:
     @strawberry.mutation(description="Exchange an email and password for a token. Every "
                          "failure looks the same, whatever the reason.")  # fmt: skip
-    async def login(self, info: Info, input: LoginInput) -> LoginResult:
+    async def login(self, info: Info, input: LoginInput) -> LoginResult | None:
         context = info.context
         limiter, address = context.rate_limiter, context.client_address
         retry_after = await limiter.sign_in_refused(address, input.email)
@@ -101,7 +101,7 @@ class Mutation:
     @strawberry.mutation(description="Make a new API token for yourself.")
     async def create_api_token(
         self, info: Info, input: CreateApiTokenInput
-    ) -> CreateApiTokenResult:
+    ) -> CreateApiTokenResult | None:
         async def work(uow: UnitOfWork, viewer: User) -> TokenSuccess:
             secret, stored = await tokens.issue_token(
                 uow, viewer, input.name, input.expires_in_days
@@ -113,7 +113,7 @@ class Mutation:
     @strawberry.mutation(description="Revoke one of your tokens; it stops working at once.")
     async def revoke_api_token(
         self, info: Info, input: RevokeApiTokenInput
-    ) -> RevokeApiTokenResult:
+    ) -> RevokeApiTokenResult | None:
         async def work(uow: UnitOfWork, viewer: User) -> RevokeApiTokenSuccess:
             token = await tokens.revoke_token(uow, viewer, uuid_key(input.id, "ApiToken"))
             return RevokeApiTokenSuccess(api_token=token)

@@ -39,7 +39,7 @@ class Query:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[FeatureFlagType]:
+    ) -> Connection[FeatureFlagType] | None:
         if not info.context.require_viewer().is_superuser:
             raise NotAllowedError("Only superusers can list feature flags.")
         return await list_connection(
@@ -134,7 +134,7 @@ class Mutation:
     @strawberry.mutation(description="Delete a feature flag and its overrides (superusers).")
     async def delete_feature_flag(
         self, info: Info, input: DeleteFeatureFlagInput
-    ) -> DeleteFeatureFlagResult:
+    ) -> DeleteFeatureFlagResult | None:
         async def work(uow: UnitOfWork, viewer: User) -> DeleteFeatureFlagSuccess:
             key = uuid_key(input.id, "FeatureFlag")
             await feature_flags.delete_feature_flag(
@@ -157,7 +157,7 @@ class Mutation:
     @strawberry.mutation(description="Let a user follow the flag's rollout again (superusers).")
     async def remove_flag_override(
         self, info: Info, input: RemoveFlagOverrideInput
-    ) -> RemoveFlagOverrideResult:
+    ) -> RemoveFlagOverrideResult | None:
         async def work(uow: UnitOfWork, viewer: User) -> RemoveFlagOverrideSuccess:
             flag_id, user_id = _pair(input.flag_id, input.user_id)
             removed = await feature_flags.remove_flag_override(uow, viewer, flag_id, user_id)

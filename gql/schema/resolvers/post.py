@@ -184,7 +184,7 @@ def _refresh(info: Info, post: Post) -> None:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Write a draft post; you are its author.")
-    async def create_post(self, info: Info, input: CreatePostInput) -> CreatePostResult:
+    async def create_post(self, info: Info, input: CreatePostInput) -> CreatePostResult | None:
         async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
             post = await posts.create_post(
                 uow, viewer, title=input.title, body=input.body, slug=input.slug,
@@ -213,7 +213,7 @@ class Mutation:
     )  # fmt: skip
 
     @strawberry.mutation(description="Replace a post's tags.")
-    async def set_post_tags(self, info: Info, input: SetPostTagsInput) -> SetPostTagsResult:
+    async def set_post_tags(self, info: Info, input: SetPostTagsInput) -> SetPostTagsResult | None:
         async def work(uow: UnitOfWork, viewer: User) -> PostSuccess:
             post = await posts.set_post_tags(
                 uow, viewer, uuid_key(input.post_id, "Post"), _tag_keys(input.tag_ids),

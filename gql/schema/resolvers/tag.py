@@ -106,7 +106,7 @@ class Mutation:
     )  # fmt: skip
 
     @strawberry.mutation(description="Delete a tag and its links to posts (superusers).")
-    async def delete_tag(self, info: Info, input: DeleteTagInput) -> DeleteTagResult:
+    async def delete_tag(self, info: Info, input: DeleteTagInput) -> DeleteTagResult | None:
         async def work(uow: UnitOfWork, viewer: User) -> DeleteTagSuccess:
             key = uuid_key(input.id, "Tag")
             await tags.delete_tag(uow, viewer, key, expected_version=input.expected_version)

@@ -5,13 +5,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
 from domain.rules import superusers_only
 from gql.engine.cost import MAX_ITEMS
 from gql.schema.context import Info
 from gql.schema.entities import entity, entry_global_id
+from gql.schema.scalars import JSON
 from gql.schema.types.node import Node
+from gql.schema.vocabulary import translate
 from persistence.base import Base
 from persistence.models import AuditLog, User
 
@@ -30,9 +31,13 @@ class AuditAction(enum.Enum):
 
 @strawberry.type(description="One changed field: its value before and after.")
 class AuditChange:
-    field: str = strawberry.field(description="The field, as stored (snake_case).")
-    old: JSON | None
-    new: JSON | None
+    field: str = strawberry.field(
+        description="The field of the object's type that changed, e.g. `publishedAt`, "
+        "`post` (a reference), `tags` (a tag added to or removed from a post). A value "
+        "that no field shows is named the same way: `deletedAt`, `password`."
+    )
+    old: JSON | None = strawberry.field(description="The value before; null if it had none.")
+    new: JSON | None = strawberry.field(description="The value after; null if it has none.")
 
 
 @entity(
@@ -63,13 +68,15 @@ class AuditEntryType(Node):
         return strawberry.ID(entry_global_id(root.entity_type, root.entity_id))
 
     @strawberry.field(
-        description="The changed fields; secrets show as `[redacted]`.",
+        description="The changed fields, as this schema names them: enum values by name, "
+        "references as global ids (for `node(id:)`), date-times in ISO 8601 (UTC); secrets "
+        "show as `[redacted]`.",
         metadata={MAX_ITEMS: max(len(table.columns) for table in Base.metadata.tables.values())},
     )
     def changes(self, root: strawberry.Parent[AuditLog]) -> list[AuditChange]:
         return [
-            AuditChange(field=field, old=values[0], new=values[1])
-            for field, values in root.changes.items()
+            AuditChange(field=field, old=old, new=new)
+            for field, old, new in translate(root.entity_type, root.changes)
         ]
 
     @strawberry.field(description="Who made the change; null for the system.")

@@ -74,7 +74,10 @@ class Audited(Node):
         info: Info,
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
-    ) -> Connection[Annotated[AuditEntryType, strawberry.lazy("gql.schema.types.audit_entry")]]:
+    ) -> (
+        Connection[Annotated[AuditEntryType, strawberry.lazy("gql.schema.types.audit_entry")]]
+        | None
+    ):
         viewer = info.context.require_viewer()
         owner = root.id if isinstance(root, User) else root.created_by_id
         if not (viewer.is_superuser or owner == viewer.id):

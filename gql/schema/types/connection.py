@@ -7,13 +7,37 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import GraphQLSchema, get_named_type, is_object_type
 
 from gql.engine.lean import LEAN, call_lean
-from persistence.pagination import Page, PageRequest
+from persistence.pagination import MAX_PAGE_SIZE, Page, PageRequest
 
 T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 20
+
+PAGING_ARGUMENTS = {
+    "first": f"How many items from the start (or from `after`): 0 to {MAX_PAGE_SIZE}, "
+    f"{DEFAULT_PAGE_SIZE} if neither `first` nor `last` is given.",
+    "after": "The `cursor` of the item to continue after (`pageInfo.endCursor`).",
+    "last": f"How many items from the end (or from `before`): 0 to {MAX_PAGE_SIZE}.",
+    "before": "The `cursor` of the item to continue before (`pageInfo.startCursor`).",
+}
+
+
+def describe_paging(schema: GraphQLSchema) -> None:
+    """Describes ``first``/``after``/``last``/``before`` wherever a field returns a
+    connection, so the page bounds show in every client's documentation without each
+    resolver repeating them."""
+    for graphql_type in schema.type_map.values():
+        if not is_object_type(graphql_type) or graphql_type.name.startswith("__"):
+            continue
+        for field in graphql_type.fields.values():
+            if not get_named_type(field.type).name.endswith("Connection"):
+                continue
+            for name, argument in field.args.items():
+                if name in PAGING_ARGUMENTS and argument.description is None:
+                    argument.description = PAGING_ARGUMENTS[name]
 
 
 @strawberry.type(description="Where a page sits in its list.")

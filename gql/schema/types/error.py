@@ -27,13 +27,17 @@ class ErrorCode(enum.Enum):
 class ErrorType:
     message: str = strawberry.field(description="A sentence for people; may change.")
     code: ErrorCode = strawberry.field(description="A stable code for programs.")
+    field: str | None = strawberry.field(
+        default=None,
+        description="The input field at fault (its name in the input, e.g. `postId`); "
+        "null when no single field is.",
+    )
 
 
 @strawberry.type(
     name="ValidationError", description="The input broke a rule; `field` names the input field."
 )
 class ValidationErrorType(ErrorType):
-    field: str | None = strawberry.field(description="The input field at fault, if one.")
     code: ErrorCode = ErrorCode.VALIDATION_FAILED
 
 
@@ -58,7 +62,6 @@ class ConflictErrorType(ErrorType):
     name="AlreadyExistsError", description="Another object already has this value in `field`."
 )
 class AlreadyExistsErrorType(ErrorType):
-    field: str = strawberry.field(description="The input field whose value is taken.")
     code: ErrorCode = ErrorCode.ALREADY_EXISTS
 
 

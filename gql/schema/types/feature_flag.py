@@ -44,7 +44,7 @@ class FeatureFlagType(Audited):
         info: Info,
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
-    ) -> Connection[FlagOverrideType]:
+    ) -> Connection[FlagOverrideType] | None:
         if not info.context.require_viewer().is_superuser:
             raise NotAllowedError("Only superusers can read flag overrides.")
         page_request(first, after, None, None)
