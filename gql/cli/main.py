@@ -41,6 +41,14 @@ def serve(
         bool,
         typer.Option("--no-migrate", help="Never apply migrations (production, containers)."),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes serving the one address. Each keeps its own rate-limit "
+            "counters unless AUDITQL_RATE_LIMIT_STORAGE is a redis:// URL.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the service. In development on SQLite it first applies any new migrations;
     in production, apply them as a release step with `auditql migrate`."""
@@ -52,7 +60,7 @@ def serve(
     configure_logging(config)
     if migrates_itself(config) and not no_migrate:
         asyncio.run(_alembic(config, "upgrade", "head", progress=False))  # logged instead
-    run_server(config, host or config.host, port or config.port)
+    run_server(config, host or config.host, port or config.port, workers=workers)
 
 
 @cli.command()

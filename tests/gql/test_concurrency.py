@@ -1,22 +1,27 @@
-"""Races through a real ``auditql serve`` on PostgreSQL, 20 clients at once over their own
-HTTP connections: exactly one writer wins, the rest get typed errors, and the audit log
-records only what happened. Slugs are one such race: a post's slug is unique among live
-posts, and when ``createPost`` makes it from the title, one title means one slug, so
-twenty posts with one title make one post (the API does not number duplicates)."""
+"""Races through two real ``auditql serve`` processes on one PostgreSQL database, 20
+clients at once over their own HTTP connections, taking turns between the two processes
+(so ten race within each, and the two race each other): exactly one writer wins, the
+rest get typed errors, and the audit log records only what happened. Slugs are one such
+race: a post's slug is unique among live posts, and when ``createPost`` makes it from the
+title, one title means one slug, so twenty posts with one title make one post (the API
+does not number duplicates)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from persistence.engine import Database
-from tests.gql.conftest import LiveServer, make_person
+from tests.gql.conftest import NO_RATE_LIMITS, make_person
 from tests.support.audit import audit_entries
 from tests.support.graphql import GraphQLClient
+from tests.support.server import serving
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -26,25 +31,48 @@ CREATE_POST = """mutation($input: CreatePostInput!) { createPost(input: $input) 
 
 
 @pytest.fixture
-async def served(live_server: LiveServer) -> AsyncIterator[GraphQLClient]:
-    """A client of the live server with a connection for every racer."""
-    with live_server() as server:
-        limits = httpx.Limits(max_connections=RACERS, max_keepalive_connections=RACERS)
-        async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=30) as http:
-            yield GraphQLClient(http)
+async def servers(database_url: str, tmp_path: Path) -> AsyncIterator[list[GraphQLClient]]:
+    """Clients of two ``auditql serve`` processes on this test's database (as
+    ``live_server`` starts one, each with its own log), with a connection for every
+    racer."""
+    env = {
+        "AUDITQL_DATABASE_URL": database_url,
+        "AUDITQL_ENVIRONMENT": "production",
+        "AUDITQL_LOG_FORMAT": "json",
+        **NO_RATE_LIMITS,
+    }
+    limits = httpx.Limits(max_connections=RACERS, max_keepalive_connections=RACERS)
+    async with AsyncExitStack() as stack:
+        clients = []
+        for name in ("one", "two"):
+            server = stack.enter_context(serving(env, tmp_path / f"{name}.log", "--no-migrate"))
+            http = httpx.AsyncClient(base_url=server.base, limits=limits, timeout=30)
+            clients.append(GraphQLClient(await stack.enter_async_context(http)))
+        yield clients
+
+
+@pytest.fixture
+def served(servers: list[GraphQLClient]) -> GraphQLClient:
+    """The first process, to arrange the race and look at its outcome."""
+    return servers[0]
 
 
 async def race(
-    served: GraphQLClient, document: str, variables: Callable[[int], dict[str, Any]], token: str
+    servers: list[GraphQLClient],
+    document: str,
+    variables: Callable[[int], dict[str, Any]],
+    token: str,
 ) -> list[dict[str, Any]]:
-    """The ``data`` of RACERS copies of one operation sent at once."""
-    return list(await asyncio.gather(
-        *(served.execute(document, variables(n), token=token) for n in range(RACERS))
-    ))  # fmt: skip
+    """The ``data`` of RACERS copies of one operation sent at once, taking turns
+    between the processes."""
+    return list(await asyncio.gather(*(
+        servers[n % len(servers)].execute(document, variables(n), token=token)
+        for n in range(RACERS)
+    )))  # fmt: skip
 
 
 async def test_concurrent_updates_with_one_expected_version_let_exactly_one_win(
-    served: GraphQLClient, served_database: Database
+    servers: list[GraphQLClient], served: GraphQLClient, served_database: Database
 ) -> None:
     alice = await make_person(served_database, "alice")
     created = await served.execute(CREATE_POST, {"input": {"title": "Race"}}, token=alice.token)
@@ -53,7 +81,7 @@ async def test_concurrent_updates_with_one_expected_version_let_exactly_one_win(
       __typename ... on PostSuccess { post { version } }
       ... on ConflictError { currentVersion } } }"""
 
-    results = await race(served, update, lambda n: {"input": {
+    results = await race(servers, update, lambda n: {"input": {
         "id": post_id, "title": f"Racer {n}", "expectedVersion": 1}}, alice.token)  # fmt: skip
 
     outcomes = [r["updatePost"] for r in results]
@@ -69,13 +97,13 @@ async def test_concurrent_updates_with_one_expected_version_let_exactly_one_win(
 
 
 async def test_concurrent_creates_of_one_unique_name_make_one_row(
-    served: GraphQLClient, served_database: Database
+    servers: list[GraphQLClient], served: GraphQLClient, served_database: Database
 ) -> None:
     admin = await make_person(served_database, "admin", superuser=True)
     create = """mutation { createTag(input: {name: "contested"}) {
       __typename ... on AlreadyExistsError { field } } }"""
 
-    results = await race(served, create, lambda _: {}, admin.token)
+    results = await race(servers, create, lambda _: {}, admin.token)
 
     outcomes = sorted(r["createTag"]["__typename"] for r in results)
     assert outcomes == ["AlreadyExistsError"] * 19 + ["TagSuccess"]
@@ -92,11 +120,14 @@ async def test_concurrent_creates_of_one_unique_name_make_one_row(
     ids=["slug-from-the-title", "slug-given"],
 )
 async def test_concurrent_creates_of_one_slug_make_one_post(
-    served: GraphQLClient, served_database: Database, post: Callable[[int], dict[str, str]]
+    servers: list[GraphQLClient],
+    served: GraphQLClient,
+    served_database: Database,
+    post: Callable[[int], dict[str, str]],
 ) -> None:
     alice = await make_person(served_database, "alice")
 
-    results = await race(served, CREATE_POST, lambda n: {"input": post(n)}, alice.token)
+    results = await race(servers, CREATE_POST, lambda n: {"input": post(n)}, alice.token)
 
     outcomes = [r["createPost"] for r in results]
     typenames = sorted(o["__typename"] for o in outcomes)
