@@ -22,6 +22,8 @@ failing the first requests after it is back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,11 +38,16 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from persistence import pgbouncer
 from persistence.audit import AuditingSession, ReadOnlySession
 from persistence.deadlines import CLIENT_CHECK_INTERVAL_MS, Reachability, apply_deadlines
 from persistence.errors import DatabaseUnavailableError
+from persistence.replicas import Replica, ReplicaSet, replica_name, replica_set_factory
 from persistence.settings import DatabaseSettings
 from persistence.write_guard import guard_writes
+
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+"""What ``Database.reader`` is: ``async with database.reader() as session``."""
 
 _WRITE_OPTION = "auditql_writer"
 # A failing statement's bound values are user input, emails, hashes: they stay out of
@@ -56,7 +63,8 @@ def create_engine(
 ) -> AsyncEngine:
     """An engine on the settings' database. A ``read_only`` one's connections cannot
     write, whatever is sent on them: PostgreSQL makes every transaction read-only
-    (``default_transaction_read_only``), SQLite refuses changes (``query_only``). Any
+    (``default_transaction_read_only``; behind PgBouncer, each transaction says so
+    itself: :mod:`persistence.pgbouncer`), SQLite refuses changes (``query_only``). Any
     other refuses writes to a model's table outside the audit (:mod:`persistence.write_guard`).
     Engines on one server share its ``reachability`` (:mod:`persistence.deadlines`)."""
     if settings.is_sqlite:
@@ -88,19 +96,24 @@ def _create_postgresql_engine(
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     if settings.db_lock_timeout_ms:
         server_settings["lock_timeout"] = str(settings.db_lock_timeout_ms)
+    connect_args: dict[str, Any] = {
+        # asyncpg's timeout bounds the whole attempt: TCP connect, TLS and start-up.
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": settings.command_timeout,
+        "server_settings": server_settings,
+    }
+    if settings.db_pgbouncer:  # the same settings, for each transaction instead
+        connect_args.update(pgbouncer.connect_args(server_settings))
     engine = create_async_engine(
         settings.database_url,
         **_ENGINE_OPTIONS,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        connect_args={
-            # asyncpg's timeout bounds the whole attempt: TCP connect, TLS and start-up.
-            "timeout": settings.db_connect_timeout,
-            "command_timeout": settings.command_timeout,
-            "server_settings": server_settings,
-        },
+        connect_args=connect_args,
     )
+    if settings.db_pgbouncer:
+        pgbouncer.run_in_transactions(engine)
     apply_deadlines(engine, settings.command_timeout, reachability)
     _name_connect_failures(engine, reachability)
     _skip_closed_connections(engine)
@@ -178,11 +191,13 @@ class Database:
     whose connections cannot write."""
 
     engine: AsyncEngine
-    reader: async_sessionmaker[AsyncSession]
+    reader: SessionFactory
     writer: async_sessionmaker[AsyncSession]
     read_engine: AsyncEngine | None = None
     lock_budget: float | None = None
     """Seconds each unit of work may spend in the database (None: unbounded)."""
+    replicas: ReplicaSet | None = None
+    """Streaming replicas that reads may use (:mod:`persistence.replicas`)."""
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
@@ -192,23 +207,26 @@ class Database:
         return cls(
             engine=engine,
             read_engine=read_engine,
-            reader=async_sessionmaker(
-                read_engine.execution_options(isolation_level="AUTOCOMMIT"),
-                sync_session_class=ReadOnlySession,
-                expire_on_commit=False,
-                autoflush=False,
-            ),
+            reader=_read_sessions(read_engine),
             writer=async_sessionmaker(
                 engine.execution_options(**{_WRITE_OPTION: True}),
                 sync_session_class=AuditingSession,
                 expire_on_commit=False,
             ),
             lock_budget=None if settings.is_sqlite else settings.lock_budget,  # SQLite: one wait
+            replicas=replica_set_factory(
+                settings.database_replica_urls,
+                lambda url: _replica(settings, url),
+                read_engine,
+                max_lag=settings.replica_max_lag,
+                wait=settings.replica_wait_ms / 1000,
+            ),
         )
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
-        return (self.engine,) if self.read_engine is None else (self.engine, self.read_engine)
+        own = (self.engine,) if self.read_engine is None else (self.engine, self.read_engine)
+        return own + tuple(r.engine for r in (self.replicas.replicas if self.replicas else []))
 
     def connections_in_use(self) -> int:
         """Connections checked out of every pool."""
@@ -217,3 +235,23 @@ class Database:
     async def dispose(self) -> None:
         for engine in self.engines:
             await engine.dispose()
+
+
+def _read_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Short-lived read sessions on ``engine``: autocommit, read-only."""
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"),
+        sync_session_class=ReadOnlySession,
+        expire_on_commit=False,
+        autoflush=False,
+    )
+
+
+def _replica(settings: DatabaseSettings, url: str) -> Replica:
+    """A replica's read pool: read-only, with the primary's bounds and its own
+    reachability (a silent replica must not stop the primary's requests)."""
+    engine = create_engine(
+        settings.model_copy(update={"database_url": url}), read_only=True,
+        reachability=Reachability(),
+    )  # fmt: skip
+    return Replica(replica_name(url), engine, _read_sessions(engine))

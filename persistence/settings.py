@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./auditql.db"
 MIN_COMMAND_TIMEOUT_S = 5.0
@@ -48,6 +48,35 @@ class DatabaseSettings(BaseSettings):
     db_echo: bool = Field(
         False, description="Log every SQL statement (development aid; `auditql serve`)."
     )
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="streaming replicas of the PostgreSQL database that reads may use, "
+        "comma-separated SQLAlchemy URLs",
+    )
+    replica_max_lag: float = Field(
+        5.0,
+        gt=0,
+        description="seconds a replica may lag behind the primary and still serve reads "
+        "sent without a consistency token",
+    )
+    replica_wait_ms: int = Field(
+        200,
+        ge=0,
+        description="how long a read with a consistency token waits for a replica to "
+        "replay it before reading from the primary",
+    )
+    db_pgbouncer: bool = Field(
+        False,
+        description="the URLs point at PgBouncer in transaction pooling mode: no "
+        "prepared statements kept, no session settings at connect",
+    )
+
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _client_deadline_last(self) -> Self:

@@ -16,6 +16,7 @@ database, however many locks its statements wait for (:mod:`persistence.deadline
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Self
 
@@ -27,12 +28,16 @@ from persistence.engine import Database
 from persistence.errors import InvalidReferenceError, translate
 from persistence.references import find_missing_reference, record_references
 
+logger = logging.getLogger("auditql.unit_of_work")
+
 
 class UnitOfWork:
     def __init__(self, database: Database, context: AuditContext) -> None:
         self._database = database
         self.context = context
         self._session: AsyncSession | None = None
+        self.commit_position: int | None = None
+        """With replicas, the WAL position at or past the end of this commit."""
 
     @property
     def session(self) -> AsyncSession:
@@ -65,6 +70,7 @@ class UnitOfWork:
                     await session.rollback()
                     await self._raise_translated(commit_exc)
                     raise
+                await self._note_commit_position()
             else:
                 await session.rollback()
                 if isinstance(exc, Exception):
@@ -72,6 +78,17 @@ class UnitOfWork:
         finally:
             await session.close()
             self._session = None
+
+    async def _note_commit_position(self) -> None:
+        """With replicas, where the commit ends in the WAL: the client's consistency
+        token. The commit stands whatever happens here; without a position the client
+        reads within the staleness bound, as without a token."""
+        if self._database.replicas is None:
+            return
+        try:
+            self.commit_position = await self._database.replicas.position(self._database.engine)
+        except Exception:
+            logger.warning("committed, but the WAL position is unknown", exc_info=True)
 
     async def _raise_translated(self, exc: Exception) -> None:
         error = translate(exc)

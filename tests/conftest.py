@@ -25,13 +25,20 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
+def postgres_bindir() -> Path:
+    """The PostgreSQL server binaries: a test that needs them fails without them in CI
+    and is skipped elsewhere."""
     bindir = find_bindir()
     if bindir is None:
         if IN_CI:
             pytest.fail("PostgreSQL server binaries are required in CI (CI=true)")
         pytest.skip("PostgreSQL server binaries not found (they are required in CI)")
-    cluster = PostgresCluster(bindir).init().start()
+    return bindir
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(postgres_bindir: Path) -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster(postgres_bindir).init().start()
     yield cluster
     cluster.destroy()
 

@@ -31,7 +31,9 @@ if (!email || !password) {
   process.exit(2);
 }
 
-const transport = new Transport(url);
+// AUDITQL_READ_YOUR_WRITES=off drops consistency tokens: against a server reading from
+// a lagging replica, reads then miss this client's own writes (tests/client shows it).
+const transport = new Transport(url, process.env.AUDITQL_READ_YOUR_WRITES !== "off");
 const run: Run = {
   transport,
   requests: createRequestClient(transport),

@@ -21,7 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from gql.engine.operation_log import OperationLog
 from gql.errors import (
@@ -48,6 +49,9 @@ from gql.schema.context import Context
 from gql.schema.loaders import Loaders
 from gql.settings import Settings
 from persistence.engine import Database
+from persistence.replicas import ReplicaSet, RequestReads, decode_token
+
+CONSISTENCY_HEADER = "X-Consistency-Token"
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -115,6 +119,11 @@ class GraphQLApp(GraphQL[Context, None]):
     async def _serve(self, request: Request) -> Response:
         try:
             response: Response = await self.run(request)
+            if _replica_failed(request, response):
+                # A replica that failed mid-read costs a retry on the primary, not the
+                # read: queries change nothing (a request that wrote read the primary).
+                request.state.primary_only = True
+                response = await self.run(request)
         except ClientError as refused:
             return error_response(refused, refused.status or 400)
         except HTTPException as refused:
@@ -145,8 +154,13 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         database: Database = request.app.state.database
+        reads = None
+        if database.replicas is not None and not getattr(request.state, "primary_only", False):
+            token = decode_token(request.headers.get(CONSISTENCY_HEADER))
+            reads = RequestReads(database.reader, database.replicas, token)
+            database = dataclasses.replace(database, reader=reads)
         viewer = request.state.viewer
-        return Context(
+        context = Context(
             settings=self.settings,
             database=database,
             viewer=viewer,
@@ -156,7 +170,21 @@ class GraphQLApp(GraphQL[Context, None]):
             client_address=client_address(request),
             user_agent=(request.headers.get("user-agent") or "")[:512] or None,
             response=response,
+            reads=reads,
         )
+        request.state.context = context
+        return context
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """The response, with the consistency token of what the request committed (in
+        ``extensions`` and the ``X-Consistency-Token`` header), with replicas."""
+        data = await super().process_result(request, result)
+        context: Context | None = getattr(request.state, "context", None)
+        token = context.consistency_token() if context is not None else None
+        if token is not None and context is not None and context.response is not None:
+            context.response.headers[CONSISTENCY_HEADER] = token
+            data["extensions"] = {**(data.get("extensions") or {}), "consistencyToken": token}
+        return data
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """A GET naming a persisted document by hash alone is an operation, not a
@@ -180,6 +208,19 @@ class GraphQLApp(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+def _replica_failed(request: Request, response: Response) -> bool:
+    """The request read from a replica and was answered 503: the replica stopped
+    answering under it (or the primary did, and the retry will say so again)."""
+    context: Context | None = getattr(request.state, "context", None)
+    if context is None or context.reads is None or context.units:
+        return False  # a request that began writing is never run twice
+    used = context.reads.used_replica
+    if used is None or response.status_code != 503:
+        return False
+    used.answering = False  # out of rotation until its next probe answers
+    return True
 
 
 def client_address(request: Request) -> str:
@@ -210,13 +251,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.readiness = readiness = Readiness(database, settings.ready_timeout_seconds)
         metrics.watch_pool(database.connections_in_use)
         # Said once at start-up, in the background: serving does not wait for it.
-        checked = asyncio.create_task(readiness.check())
+        background = [asyncio.create_task(readiness.check())]
+        if database.replicas is not None:
+            metrics.watch_replicas(database.replicas)
+            background.append(asyncio.create_task(database.replicas.watch()))
         try:
             yield
         finally:
-            checked.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await checked  # its connection back in the pool before the pool closes
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task  # its connection back in the pool before the pool closes
             await database.dispose()
 
     async def health(_request: Request) -> Response:
@@ -227,9 +272,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         """The database answers, within the configured timeout, and is at the migration
         head the code expects."""
         readiness: Readiness = request.app.state.readiness
+        replicas: ReplicaSet | None = request.app.state.database.replicas
+        # Replicas are reported, never a reason to be unready: the primary serves all.
+        shown = {"replicas": replicas.status()} if replicas is not None else {}
         if await readiness.check() is not None:
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            return JSONResponse({"status": "unavailable", **shown}, status_code=503)
+        return JSONResponse({"status": "ready", **shown})
 
     documents = PersistedDocuments(
         store_for(settings.rate_limit_storage, settings.persisted_query_cache_size),
@@ -254,9 +302,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             CORSMiddleware,
             allow_origins=settings.cors_allowed_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", CONSISTENCY_HEADER],
             # Retry-After: a browser client may read how long to back off (429, 503).
-            expose_headers=["X-Request-ID", "Retry-After"],
+            expose_headers=["X-Request-ID", "Retry-After", CONSISTENCY_HEADER],
             max_age=600,
         ),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

@@ -5,20 +5,28 @@
 - ``auditql_graphql_operations_total{operation,outcome}``: outcome is ``ok`` or the
   first error code, e.g. ``BAD_USER_INPUT``
 - ``auditql_db_pool_connections_in_use``
+- with replicas: ``auditql_replica_up{replica}``, ``auditql_replica_in_rotation{replica}``,
+  ``auditql_replica_lag_seconds{replica}``, ``auditql_reads_total{target}`` (``primary``
+  or a replica) and ``auditql_read_waits_total{outcome}`` (reads whose consistency token
+  a replica had not replayed yet: ``replica`` when one did in time, ``primary`` when
+  the wait ran out)
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from persistence.replicas import ReplicaSet
 from persistence.security import TOKEN_PREFIX
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -62,8 +70,44 @@ class Metrics:
     def watch_pool(self, checked_out: Callable[[], int]) -> None:
         self.pool_in_use.set_function(checked_out)
 
+    def watch_replicas(self, replicas: ReplicaSet) -> None:
+        self.registry.register(_ReplicaCollector(replicas))
+
     async def endpoint(self, _request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _ReplicaCollector(Collector):
+    """Each replica's state and what routing did, read when /metrics is scraped."""
+
+    def __init__(self, replicas: ReplicaSet) -> None:
+        self._replicas = replicas
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("auditql_replica_up", "The replica answers.", labels=["replica"])
+        rotation = GaugeMetricFamily(
+            "auditql_replica_in_rotation", "The replica serves reads.", labels=["replica"]
+        )
+        lag = GaugeMetricFamily(
+            "auditql_replica_lag_seconds", "How far the replica is behind.", labels=["replica"]
+        )
+        for status in self._replicas.status():
+            name = status["replica"]
+            up.add_metric([name], status["state"] == "up")
+            rotation.add_metric([name], status["inRotation"])
+            if status["lagSeconds"] is not None:
+                lag.add_metric([name], status["lagSeconds"])
+        counts = self._replicas.counts
+        reads = CounterMetricFamily("auditql_reads", "Reads by where they went.", labels=["target"])
+        for target, count in counts.reads.items():
+            reads.add_metric([target], count)
+        waits = CounterMetricFamily(
+            "auditql_read_waits", "Reads that waited for a replica to replay their token.",
+            labels=["outcome"],
+        )  # fmt: skip
+        for outcome, count in counts.waits.items():
+            waits.add_metric([outcome], count)
+        yield from (up, rotation, lag, reads, waits)
 
 
 def route_of(path: str) -> str:

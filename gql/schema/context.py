@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 from starlette.responses import Response
@@ -14,6 +14,7 @@ from gql.settings import Settings
 from persistence.audit import AuditContext
 from persistence.engine import Database
 from persistence.models import User
+from persistence.replicas import RequestReads, encode_token
 from persistence.unit_of_work import UnitOfWork
 
 
@@ -29,6 +30,9 @@ class Context:
     user_agent: str | None
     # Where the error policy sets the HTTP status and Retry-After (None outside HTTP).
     response: Response | None = None
+    # Where this request's reads go, with replicas (persistence.replicas).
+    reads: RequestReads | None = None
+    units: list[UnitOfWork] = field(default_factory=list)
 
     def require_viewer(self) -> User:
         """The signed-in user; anonymous requests fail before touching the database."""
@@ -40,7 +44,9 @@ class Context:
         """A unit of work stamped with this request, whose actor is the viewer (or
         ``actor``: a user signing in acts before they are the viewer)."""
         actor = actor or self.require_viewer()
-        return UnitOfWork(
+        if self.reads is not None:
+            self.reads.pin_to_primary()  # what it writes, the rest of the request reads
+        unit = UnitOfWork(
             self.database,
             AuditContext(
                 actor_id=actor.id,
@@ -49,6 +55,14 @@ class Context:
                 user_agent=self.user_agent,
             ),
         )
+        self.units.append(unit)
+        return unit
+
+    def consistency_token(self) -> str | None:
+        """The token of this request's last commit, with replicas (None: it wrote
+        nothing, or there are no replicas)."""
+        positions = [u.commit_position for u in self.units if u.commit_position is not None]
+        return encode_token(max(positions)) if positions else None
 
 
 Info = strawberry.Info[Context, None]

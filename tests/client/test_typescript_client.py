@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.replication import replica_state, replicated, wait_for
 from tests.support.server import AUDITQL, ROOT, Server, serving
 
 CLIENT = ROOT / "client"
@@ -212,3 +213,36 @@ def test_the_development_server_lets_the_vite_origin_through_cors(development: S
         },
     )
     assert response.headers.get("access-control-allow-origin") == VITE_ORIGIN
+
+
+@pytest.mark.usefixtures("built")
+def test_a_client_that_writes_then_reads_never_misses_its_write_on_a_lagging_replica(
+    readme: Readme, postgres_bindir: Path, tmp_path: Path
+) -> None:
+    """The server reads from a replica that applies every commit a second late. The
+    client passes the consistency token of its last write along (transport.ts): every
+    scenario sees its writes. Without the tokens the same run reads stale data."""
+    with replicated(postgres_bindir) as replication:
+        replication.create_database("client")
+        database = {"AUDITQL_DATABASE_URL": replication.primary.url("client")}
+        for command in ("uv run auditql migrate", *readme.prepare):
+            result = shell(command, database)
+            assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+        replication.wait_caught_up()
+        replication.set_apply_delay(1)
+        env = {
+            **database,
+            "AUDITQL_DATABASE_REPLICA_URLS": replication.replica.url("client"),
+            "AUDITQL_REPLICA_MAX_LAG": "30",  # in rotation, a second behind
+            "AUDITQL_REPLICA_WAIT_MS": "3000",
+        }
+        with serving(env, tmp_path / "server.log") as server:
+            wait_for(lambda: replica_state(server.base)["inRotation"], "the replica serves")
+            with_tokens, lines = run_client(readme, server)
+            without = shell(
+                readme.run,
+                {"AUDITQL_URL": f"{server.base}/graphql", "AUDITQL_READ_YOUR_WRITES": "off"},
+            )
+    assert (with_tokens.returncode, list(lines)) == (0, SCENARIOS), with_tokens.stdout
+    assert without.returncode == 1, without.stdout
+    assert "FAIL" in without.stdout

@@ -8,27 +8,47 @@ export interface Sent {
   persistedHash: string | null;
 }
 
+const CONSISTENCY = "X-Consistency-Token";
+
 /**
  * The one `fetch` that graphql-request, Apollo and urql all use: it adds
- * `Authorization: Bearer <token>` once signed in, and records what it sends.
+ * `Authorization: Bearer <token>` once signed in, passes consistency tokens along,
+ * and records what it sends.
+ *
+ * Read-your-writes: a response to a request that wrote carries `X-Consistency-Token`
+ * (the server's place in its write-ahead log after the commit). Sent back with every
+ * later request, it makes a server that reads from replicas read only from one that
+ * has the write, so this client never sees its own write missing.
  */
 export class Transport {
   readonly sent: Sent[] = [];
   token: string | null = null;
+  /** The token of the last write answered; null before any. */
+  consistency: string | null = null;
 
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    /** Whether to pass consistency tokens along (off only to show what they prevent). */
+    readonly readYourWrites = true,
+  ) {}
 
   readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const headers = new Headers(init?.headers);
     if (this.token !== null) headers.set("Authorization", `Bearer ${this.token}`);
+    if (this.consistency !== null) headers.set(CONSISTENCY, this.consistency);
     const url = new URL(input instanceof Request ? input.url : input);
     this.sent.push(record(init?.method ?? "GET", url, init?.body));
-    return fetch(input, { ...init, headers });
+    const response = await fetch(input, { ...init, headers });
+    const written = response.headers.get(CONSISTENCY);
+    if (written !== null && this.readYourWrites) this.consistency = written;
+    return response;
   };
 
-  /** The same server, signed out. */
+  /** The same server, signed out (and as far as the writes it has seen). */
   anonymous(): Transport {
-    return new Transport(this.url);
+    const other = new Transport(this.url, this.readYourWrites);
+    other.consistency = this.consistency;
+    return other;
   }
 }
 
