@@ -2,7 +2,8 @@
 
 Makes a throwaway PostgreSQL cluster, seeds it, starts the service and the reference,
 checks that they answer alike (exit 1 if not), measures both, prints the table and
-writes it to a file.
+writes it to a file. With ``--scale``: reads against one process or two, on the primary
+or a replica (``bench/scale.py``), printed (written only with ``--output``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import asyncpg
 import orjson
 
-from bench import bulk, check, cluster, documents, load, measure, rounds
+from bench import bulk, check, cluster, documents, load, measure, rounds, scale
 from bench.profile import FULL, SMALL, Profile
 from bench.progress import elapsed, note
 from bench.report import Results, render
@@ -176,19 +177,28 @@ def main(argv: list[str] | None = None) -> int:
         "--output",
         type=Path,
         help="where to write the table (default: bench/results/latest.md, or "
-        "bench/results/small.md with --small)",
+        "bench/results/small.md with --small; with --scale: printed only)",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="reads against one process or two, on the primary or a replica",
     )
     args = parser.parse_args(argv)
     profile = SMALL if args.small else FULL
     output = args.output or RESULTS / ("small.md" if args.small else "latest.md")
     command = shlex.join(["uv", "run", "python", "-m", "bench", *sys.argv[1:]])
     try:
-        results = asyncio.run(run(profile, command))
+        if args.scale:
+            text = scale.render(asyncio.run(scale.run(profile, command, _log_problems)))
+        else:
+            text = render(asyncio.run(run(profile, command)))
     except check.MismatchError as mismatch:
         print(f"bench: the endpoints disagree, nothing measured: {mismatch}", file=sys.stderr)
         return 1
-    text = render(results)
     print(text)
+    if args.scale and args.output is None:
+        return 0
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     note(f"written to {output}")

@@ -110,6 +110,9 @@ TABLE: dict[str, dict[str, Outcome]] = {
         ),
         "uv run python -m bench": NotRun("takes about 6 minutes and needs two idle cores"),
         "uv run python -m bench --small": LeftToCI("takes about a minute"),
+        "uv run python -m bench --scale": NotRun(
+            "a benchmark of several minutes that needs two idle cores; it asserts nothing"
+        ),
         "uv run ruff check . && uv run ruff format --check . && uv run mypy": LeftToCI(
             "about 20 s in a fresh copy, for nothing CI does not already check"
         ),
