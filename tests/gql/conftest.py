@@ -190,19 +190,27 @@ def live_server(database_url: str, tmp_path: Path) -> LiveServer:
 
     @contextlib.contextmanager
     def start(**env: str) -> Iterator[Server]:
-        defaults = {
-            "AUDITQL_DATABASE_URL": database_url,
-            "AUDITQL_ENVIRONMENT": "production",
-            "AUDITQL_ALLOW_SQLITE_IN_PRODUCTION": "true",
-            "AUDITQL_LOG_FORMAT": "json",
-            # Tests send requests faster than any client should; those about rate
-            # limits set the budgets they test.
-            **NO_RATE_LIMITS,
-        }
-        with serving({**defaults, **env}, tmp_path / "server.log", "--no-migrate") as server:
+        with serving(
+            served_env(database_url, **env), tmp_path / "server.log", "--no-migrate"
+        ) as server:
             yield server
 
     return start
+
+
+def served_env(database_url: str, **env: str) -> dict[str, str]:
+    """What a served test's ``auditql serve`` runs with: production mode, JSON logs and
+    no rate limits unless ``env`` says otherwise."""
+    return {
+        "AUDITQL_DATABASE_URL": database_url,
+        "AUDITQL_ENVIRONMENT": "production",
+        "AUDITQL_ALLOW_SQLITE_IN_PRODUCTION": "true",
+        "AUDITQL_LOG_FORMAT": "json",
+        # Tests send requests faster than any client should; those about rate limits
+        # set the budgets they test.
+        **NO_RATE_LIMITS,
+        **env,
+    }
 
 
 @pytest.fixture(scope="session")

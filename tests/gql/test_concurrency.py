@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from persistence.engine import Database
-from tests.gql.conftest import NO_RATE_LIMITS, make_person
+from tests.gql.conftest import make_person, served_env
 from tests.support.audit import audit_entries
 from tests.support.graphql import GraphQLClient
 from tests.support.server import serving
@@ -35,12 +35,7 @@ async def servers(database_url: str, tmp_path: Path) -> AsyncIterator[list[Graph
     """Clients of two ``auditql serve`` processes on this test's database (as
     ``live_server`` starts one, each with its own log), with a connection for every
     racer."""
-    env = {
-        "AUDITQL_DATABASE_URL": database_url,
-        "AUDITQL_ENVIRONMENT": "production",
-        "AUDITQL_LOG_FORMAT": "json",
-        **NO_RATE_LIMITS,
-    }
+    env = served_env(database_url)
     limits = httpx.Limits(max_connections=RACERS, max_keepalive_connections=RACERS)
     async with AsyncExitStack() as stack:
         clients = []

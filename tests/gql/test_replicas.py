@@ -35,7 +35,7 @@ from persistence.engine import Database
 from persistence.replicas import encode_token
 from persistence.unit_of_work import UnitOfWork
 from tests.factories.post import create_post
-from tests.gql.conftest import NO_RATE_LIMITS, make_person
+from tests.gql.conftest import make_person, served_env
 from tests.support.replication import Replication, replicated, wait_for
 from tests.support.replication import replica_state as replica_state_at
 from tests.support.server import AUDITQL, Server, serving
@@ -83,14 +83,11 @@ def world(replication: Replication) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def api(replication: Replication, tmp_path: Path, name: str, **env: str) -> Iterator[Server]:
-    settings = {
-        "AUDITQL_DATABASE_URL": replication.primary.url(DATABASE),
-        "AUDITQL_DATABASE_REPLICA_URLS": replication.replica.url(DATABASE),
-        "AUDITQL_ENVIRONMENT": "production",
-        "AUDITQL_LOG_FORMAT": "json",
-        **NO_RATE_LIMITS,
+    settings = served_env(
+        replication.primary.url(DATABASE),
+        AUDITQL_DATABASE_REPLICA_URLS=replication.replica.url(DATABASE),
         **env,
-    }
+    )
     with serving(settings, tmp_path / f"{name}.log") as server:
         wait_for(lambda: replica_state(server)["inRotation"], "the replica joins the rotation")
         yield server

@@ -23,7 +23,7 @@ from persistence.audit import AuditContext
 from persistence.engine import Database
 from persistence.repositories.post import PostRepository
 from persistence.unit_of_work import UnitOfWork
-from tests.gql.conftest import NO_RATE_LIMITS, Scene, make_person
+from tests.gql.conftest import Scene, make_person, served_env
 from tests.support.audit import audit_entries
 from tests.support.processes import client_port, holder, parent_of
 from tests.support.server import AUDITQL, Server, free_port, serving
@@ -31,17 +31,6 @@ from tests.support.server import AUDITQL, Server, free_port, serving
 GRACE_SECONDS = 10
 UPDATE = """mutation($id: ID!) { updatePost(input: {id: $id, title: "Finished"}) {
   __typename ... on PostSuccess { post { title version } } } }"""
-
-
-def production(database_url: str, **env: str) -> dict[str, str]:
-    """What ``live_server`` sets (production, JSON logs, no rate limits), and ``env``."""
-    return {
-        "AUDITQL_DATABASE_URL": database_url,
-        "AUDITQL_ENVIRONMENT": "production",
-        "AUDITQL_LOG_FORMAT": "json",
-        **NO_RATE_LIMITS,
-        **env,
-    }
 
 
 def log_lines(log: Path) -> list[dict[str, Any]]:
@@ -70,7 +59,7 @@ async def test_two_workers_answer_on_one_address(
 ) -> None:
     alice = await make_person(served_database, "alice")
     log = tmp_path / "server.log"
-    with serving(production(database_url), log, "--no-migrate", "--workers", "2") as server:
+    with serving(served_env(database_url), log, "--no-migrate", "--workers", "2") as server:
         viewer = httpx.Request(
             "POST", f"{server.base}/graphql", json={"query": "{ viewer { username } }"},
             headers={"Authorization": f"Bearer {alice.token}"},
@@ -126,7 +115,7 @@ async def test_sigterm_stops_every_worker_gracefully_and_exits_0(
     database_url: str, scene: Scene, tmp_path: Path
 ) -> None:
     log = tmp_path / "server.log"
-    env = production(
+    env = served_env(
         database_url,
         AUDITQL_SHUTDOWN_GRACE_SECONDS=str(GRACE_SECONDS),
         # The mutation waits for the lock as long as the test needs.
@@ -173,7 +162,7 @@ async def test_sigterm_stops_every_worker_gracefully_and_exits_0(
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_a_worker_that_dies_is_replaced(database_url: str, tmp_path: Path) -> None:
     log = tmp_path / "server.log"
-    with serving(production(database_url), log, "--no-migrate", "--workers", "2") as server:
+    with serving(served_env(database_url), log, "--no-migrate", "--workers", "2") as server:
         deadline = time.monotonic() + 30
         while len(first := started_workers(log)) < 2:  # /health needed only one
             assert time.monotonic() < deadline, "the second worker did not start"
@@ -199,7 +188,7 @@ async def test_workers_sharing_redis_share_one_budget(
 ) -> None:
     budget = 6
     log = tmp_path / "server.log"
-    env = production(
+    env = served_env(
         database_url,
         AUDITQL_RATE_LIMIT_STORAGE=redis_url,
         AUDITQL_RATE_LIMIT_PER_ADDRESS=f"{budget}/minute",
