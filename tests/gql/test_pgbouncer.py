@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,16 @@ from tests.factories.post import create_post
 from tests.gql.conftest import LiveServer, Scene, make_person
 from tests.gql.factories import create_tag, mutate, succeed
 from tests.gql.test_database_faults import (
+    CREATE,
     NO_LIMITS,
     POSTS,
     ROW_LOCK,
     UPDATE,
+    VIEWER,
     assert_ok,
     assert_refused,
     holding,
+    postgresql_stopped,
     send,
     server_log,
     waiting_on_locks,
@@ -360,3 +364,31 @@ async def test_a_full_pool_is_refused_by_pgbouncer_before_the_client_deadline(
     assert seconds < 3
     assert_refused(refused, "SERVICE_UNAVAILABLE", "2")
     assert_ok(served)
+
+
+async def test_postgresql_down_behind_pgbouncer_is_503_and_recovery_needs_no_restart(
+    bounced_server: LiveServer, scene: Scene, postgres_cluster: PostgresCluster
+) -> None:
+    """PgBouncer stays up and answers for the server it cannot reach: its refusals are
+    a database fault (503 SERVICE_UNAVAILABLE with Retry-After), not a bug (500)."""
+    with bounced_server(**NO_LIMITS) as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+            assert_ok((await send(http, POSTS))[0])
+            with postgresql_stopped(postgres_cluster):
+                refused = await asyncio.gather(
+                    send(http, POSTS), send(http, VIEWER, headers=scene.bearer),
+                    send(http, CREATE, {"title": "Down"}, scene.bearer),
+                )  # fmt: skip
+            restarted = time.monotonic()
+            while (await send(http, POSTS))[0].status_code != 200:
+                assert time.monotonic() - restarted < 30, "no recovery within 30 s"
+                await asyncio.sleep(0.2)
+            recovered = time.monotonic() - restarted
+            after = [await send(http, POSTS), await send(http, VIEWER, headers=scene.bearer)]
+    for response, seconds in refused:
+        assert_refused(response, "SERVICE_UNAVAILABLE", "2")
+        assert seconds < 10
+    print(f"PostgreSQL down behind PgBouncer: answered in {max(s for _, s in refused):.2f} s;"
+          f" served again {recovered:.2f} s after it started")  # fmt: skip
+    for response, _ in after:
+        assert_ok(response)

@@ -48,6 +48,8 @@ reserve_pool_size = 0
 max_client_conn = 500
 ; how long a client's query may wait for a server connection before PgBouncer refuses it
 query_wait_timeout = {query_wait_timeout}
+; after a failed login to the server (it was down), try again within a second, not 15
+server_login_retry = 1
 logfile = {root}/pgbouncer.log
 """
 
