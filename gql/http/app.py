@@ -143,7 +143,8 @@ class GraphQLApp(GraphQL[Context, None]):
         query = await self.documents.document(
             data.query, data.extensions, is_get=request.method == "GET"
         )
-        self._check_size(query)
+        if query is not data.query:  # named by hash: the stored document
+            self._check_size(query)
         return dataclasses.replace(data, query=query)
 
     def _check_size(self, query: str | None) -> None:

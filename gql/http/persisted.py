@@ -22,6 +22,7 @@ an arbitrary query cannot ride on a URL.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -149,9 +150,10 @@ class TrustedDocuments:
         return self._by_hash.get(digest)
 
     def trusts(self, document: str) -> bool:
-        return document in self._by_hash.values() or canonical(document) in self._canonical
+        return sha256(document) in self._by_hash or canonical(document) in self._canonical
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical(document: str) -> str | None:
     """``document`` printed with its order-free parts sorted: definitions, selections
     (except a mutation's top-level fields, which run in order), arguments, variable

@@ -169,13 +169,20 @@ def test_the_lock_pins_versions_and_hashes_but_no_registry() -> None:
     assert all(entry.get("integrity") for path, entry in packages.items() if path)
 
 
+def every_scenario_passes(readme: Readme, server: Server) -> dict[str, str]:
+    """Runs the client against ``server``, checks every scenario passed, and returns
+    each one's line."""
+    result, lines = run_client(readme, server)
+    assert (result.returncode, list(lines)) == (0, SCENARIOS), result.stdout + result.stderr
+    assert all(f"ok   {name}:" in result.stdout for name in SCENARIOS), result.stdout
+    return lines
+
+
 @pytest.mark.usefixtures("built")
 def test_every_scenario_passes_against_a_development_server(
     readme: Readme, development: Server
 ) -> None:
-    result, lines = run_client(readme, development)
-    assert (result.returncode, list(lines)) == (0, SCENARIOS), result.stdout + result.stderr
-    assert all(f"ok   {name}:" in result.stdout for name in SCENARIOS), result.stdout
+    lines = every_scenario_passes(readme, development)
     # Automatic persisted queries: the server knew no hash, so each document's text
     # was sent once after its hash.
     assert texts_sent(lines["apollo"]) > 0, lines["apollo"]
@@ -185,9 +192,7 @@ def test_every_scenario_passes_against_a_development_server(
 def test_every_scenario_passes_against_a_production_server_of_trusted_documents(
     readme: Readme, production: Server
 ) -> None:
-    result, lines = run_client(readme, production)
-    assert (result.returncode, list(lines)) == (0, SCENARIOS), result.stdout + result.stderr
-    assert all(f"ok   {name}:" in result.stdout for name in SCENARIOS), result.stdout
+    lines = every_scenario_passes(readme, production)
     # The manifest holds every hash: no document text had to follow one.
     assert texts_sent(lines["apollo"]) == 0, lines["apollo"]
 

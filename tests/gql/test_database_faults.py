@@ -269,18 +269,30 @@ async def test_updates_blocked_by_a_row_lock_time_out_cleanly_and_leave_the_pool
     ]
 
 
-async def test_a_statement_past_statement_timeout_is_cancelled_and_answered_timeout(
-    live_server: LiveServer, scene: Scene, other_client: AsyncConnection
-) -> None:
+async def past_statement_timeout(
+    server: LiveServer, other_client: AsyncConnection
+) -> tuple[httpx.Response, float, list[str], httpx.Response]:
+    """A read blocked by a table lock past a 300 ms statement_timeout: its answer and
+    seconds, the queries still waiting on locks right after, and a read once the lock
+    is gone."""
     env = {**NO_LIMITS, "AUDITQL_DB_STATEMENT_TIMEOUT_MS": "300", "AUDITQL_DB_LOCK_TIMEOUT_MS": "0"}
-    with live_server(**env) as server:
-        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+    with server(**env) as served:
+        async with httpx.AsyncClient(base_url=served.base, timeout=60) as http:
             async with holding(other_client, "LOCK TABLE posts IN ACCESS EXCLUSIVE MODE"):
                 blocked, seconds = await send(http, POSTS)
                 async with other_client.engine.connect() as watcher:
                     still_waiting = await waiting_on_locks(watcher)
             unblocked, _ = await send(http, POSTS)
     print(f"statement timeout answered in {seconds:.3f} s")
+    return blocked, seconds, still_waiting, unblocked
+
+
+async def test_a_statement_past_statement_timeout_is_cancelled_and_answered_timeout(
+    live_server: LiveServer, scene: Scene, other_client: AsyncConnection
+) -> None:
+    blocked, seconds, still_waiting, unblocked = await past_statement_timeout(
+        live_server, other_client
+    )
 
     assert seconds < 5
     assert_refused(blocked, "TIMEOUT", "1")

@@ -49,10 +49,10 @@ from tests.gql.test_database_faults import (
     assert_ok,
     assert_refused,
     holding,
+    past_statement_timeout,
     postgresql_stopped,
     send,
     server_log,
-    waiting_on_locks,
 )
 from tests.support.audit import audit_entries
 from tests.support.graphql import GraphQLClient
@@ -321,15 +321,9 @@ async def test_a_locked_row_times_out_within_the_lock_budget(
 async def test_a_statement_past_statement_timeout_is_cancelled_and_answered_timeout(
     bounced_server: LiveServer, scene: Scene, other_client: AsyncConnection
 ) -> None:
-    env = {**NO_LIMITS, "AUDITQL_DB_STATEMENT_TIMEOUT_MS": "300", "AUDITQL_DB_LOCK_TIMEOUT_MS": "0"}
-    with bounced_server(**env) as server:
-        async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
-            async with holding(other_client, "LOCK TABLE posts IN ACCESS EXCLUSIVE MODE"):
-                blocked, seconds = await send(http, POSTS)
-                async with other_client.engine.connect() as watcher:
-                    still_waiting = await waiting_on_locks(watcher)
-            unblocked, _ = await send(http, POSTS)
-    print(f"statement timeout answered in {seconds:.3f} s")
+    blocked, seconds, still_waiting, unblocked = await past_statement_timeout(
+        bounced_server, other_client
+    )
 
     assert seconds < 2
     assert_refused(blocked, "TIMEOUT", "1")
