@@ -3,7 +3,9 @@
 Makes a throwaway PostgreSQL cluster, seeds it, starts the service and the reference,
 checks that they answer alike (exit 1 if not), measures both, prints the table and
 writes it to a file. With ``--scale``: reads against one process or two, on the primary
-or a replica (``bench/scale.py``), printed (written only with ``--output``).
+or a replica (``bench/scale.py``), printed (written only with ``--output``). With
+``--audit N``: the audit chain's sequencing and verification over N entries
+(``bench/audit.py``), printed likewise.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 import asyncpg
 import orjson
 
-from bench import bulk, check, cluster, documents, load, measure, rounds, scale
+from bench import audit, bulk, check, cluster, documents, load, measure, rounds, scale
 from bench.profile import FULL, SMALL, Profile
 from bench.progress import elapsed, note
 from bench.report import Results, render
@@ -184,12 +186,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="reads against one process or two, on the primary or a replica",
     )
+    parser.add_argument(
+        "--audit",
+        type=int,
+        metavar="N",
+        help="sequence and verify an audit trail of N entries (printed only, like --scale)",
+    )
     args = parser.parse_args(argv)
     profile = SMALL if args.small else FULL
     output = args.output or RESULTS / ("small.md" if args.small else "latest.md")
     command = shlex.join(["uv", "run", "python", "-m", "bench", *sys.argv[1:]])
     try:
-        if args.scale:
+        if args.audit:
+            text = asyncio.run(audit.run(args.audit)).render(command)
+        elif args.scale:
             text = scale.render(asyncio.run(scale.run(profile, command, _log_problems)))
         else:
             text = render(asyncio.run(run(profile, command)))
@@ -197,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: the endpoints disagree, nothing measured: {mismatch}", file=sys.stderr)
         return 1
     print(text)
-    if args.scale and args.output is None:
+    if (args.scale or args.audit) and args.output is None:
         return 0
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)

@@ -8,6 +8,7 @@ reference runs under uvicorn with the same event loop and HTTP parser.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import subprocess
@@ -49,6 +50,13 @@ def _environment(**extra: str) -> dict[str, str]:
     return {**base, **extra}
 
 
+AUDIT_KEKS = f"bench:{base64.b64encode(os.urandom(32)).decode()}"
+AUDIT_SIGNING_KEY = f"ed25519:bench:{base64.b64encode(os.urandom(32)).decode()}"
+"""Production needs the keys audit entries seal personal values under, and the key audit
+checkpoints are signed with: throwaway ones for the throwaway cluster, the same for
+every service of a run (the seeded users get their data keys at their first write, as
+users from before sealing do)."""
+
 NO_RATE_LIMITS = {
     # An empty budget disables the limit.
     "AUDITQL_RATE_LIMIT_PER_TOKEN": "",
@@ -65,6 +73,8 @@ def service(
     defaults = {
         "AUDITQL_DATABASE_URL": database_url,
         "AUDITQL_ENVIRONMENT": "production",
+        "AUDITQL_AUDIT_KEKS": AUDIT_KEKS,
+        "AUDITQL_AUDIT_SIGNING_KEY": AUDIT_SIGNING_KEY,
         "AUDITQL_LOG_FORMAT": "json",
         "AUDITQL_LOG_LEVEL": "WARNING",
         "AUDITQL_PORT": str(port),

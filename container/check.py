@@ -24,6 +24,7 @@ and the cluster are removed on the way out; images and the layer cache stay in
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -424,7 +425,14 @@ def check() -> None:
     remove_container()
     with postgres() as cluster:
         url = f"postgresql+asyncpg://auditql@127.0.0.1:{cluster.port}/auditql"
-        env = {"AUDITQL_DATABASE_URL": url}
+        # Production refuses to start without the keys personal audit values are sealed
+        # under and audit checkpoints signed with; throwaway ones for the throwaway database.
+        kek, seed = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+        env = {
+            "AUDITQL_DATABASE_URL": url,
+            "AUDITQL_AUDIT_KEKS": f"check:{kek}",
+            "AUDITQL_AUDIT_SIGNING_KEY": f"ed25519:check:{seed}",
+        }
         migrate(cluster, env)
         port = free_port()
         env |= {"AUDITQL_PORT": str(port), "AUDITQL_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS)}

@@ -198,6 +198,34 @@ class Settings(DatabaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _keys_in_production(self) -> Self:
+        if (
+            self.environment is Environment.PRODUCTION
+            and not self.audit_keks.get_secret_value()
+            and self.audit_key_file is None
+        ):
+            raise ValueError(
+                "production mode needs AUDITQL_AUDIT_KEKS, the keys personal audit values "
+                "are sealed under (id:base64 of 32 bytes, e.g. k1:$(openssl rand -base64 32)), "
+                "or AUDITQL_AUDIT_KEY_FILE naming a file that keeps them"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _signing_key_in_production(self) -> Self:
+        if (
+            self.environment is Environment.PRODUCTION
+            and not self.audit_signing_key.get_secret_value()
+            and self.audit_key_file is None
+        ):
+            raise ValueError(
+                "production mode needs AUDITQL_AUDIT_SIGNING_KEY, the key audit checkpoints "
+                "are signed with (e.g. ed25519:k1:$(openssl rand -base64 32)), or "
+                "AUDITQL_AUDIT_KEY_FILE naming a file that keeps it"
+            )
+        return self
+
     @property
     def is_development(self) -> bool:
         return self.environment is Environment.DEVELOPMENT

@@ -6,34 +6,42 @@ the actor; after the flush, while the attribute history still holds the old valu
 appends one ``audit_log`` row per inserted, updated or deleted row, in the same
 transaction. Bulk inserts that bypass the ORM flush go through :func:`bulk_insert`,
 which applies the same rules. ``ReadOnlySession`` refuses to flush anything, so no
-write can slip past this module through a read session.
+write can slip past this module through a read session. Personal values (the actor's
+address and user agent, the columns a model lists in ``__audit_personal__``) are
+recorded sealed under their user's key (:mod:`persistence.personal`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, cast
 from uuid import UUID
 
-from sqlalchemy import Table, event, insert, inspect
+from sqlalchemy import Connection, Table, event, insert, inspect
 from sqlalchemy.orm import Mapper, Session, UOWTransaction
 
 from persistence.base import Base, utcnow
+from persistence.chain import append_pending, note_entries
 from persistence.history import history
+from persistence.ids import uuid7
+from persistence.keyring import WrappedKey
 from persistence.mixins import ACTOR_COLUMNS, AuditOptions, SoftDeleteMixin
 from persistence.models.audit_log import AuditLog
+from persistence.models.user import User
+from persistence.personal import Sealer, sealer_of
 from persistence.references import remember_rows
 from persistence.validation import check_changed, check_values
 from persistence.write_guard import auditing
 
-Action = Literal["create", "update", "delete", "soft_delete", "restore"]
+Action = Literal["create", "update", "delete", "soft_delete", "restore", "erase"]
 
 AUDIT_CONTEXT = "auditql.audit_context"
 """The key of the :class:`AuditContext` in ``Session.info``."""
+_ACTIONS = "auditql.audit_actions"
 
 # Columns that describe the bookkeeping of a change, not the change: the audit entry
 # already records who and when, and the version counter moves on every update.
@@ -49,6 +57,15 @@ class AuditContext:
     request_id: str | None = None
     ip_address: str | None = None
     user_agent: str | None = None
+    actor_key: WrappedKey | None = None
+    """The actor's wrapped data key, when the caller has it at hand (the token lookup
+    loads it): spares the unit of work reading it. None: read it if needed."""
+
+
+def record_as(session: Session, obj: object, action: Action) -> None:
+    """Record the next change of ``obj`` that ``session`` flushes as ``action`` (an
+    erasure is an update of the user's row, recorded as ``erase``)."""
+    session.info.setdefault(_ACTIONS, {})[id(obj)] = action
 
 
 class AuditingSession(Session):
@@ -98,25 +115,39 @@ def _stamp(session: AuditingSession, _flush: UOWTransaction, _instances: object)
             obj.deleted_by_id = actor if obj.deleted_at is not None else None
 
 
+@event.listens_for(AuditingSession, "before_commit")
+def _chain(session: AuditingSession) -> None:
+    append_pending(session)
+
+
 @event.listens_for(AuditingSession, "after_flush")
 def _record(session: AuditingSession, _flush: UOWTransaction) -> None:
     # The attribute history still holds the pre-flush values here.
     # Ref: https://docs.sqlalchemy.org/en/20/orm/events.html#sqlalchemy.orm.SessionEvents.after_flush
     context = session.audit_context
-    entries = [_created(context, type(obj), inspect(obj).dict) for obj in session.new]
+    sealer = sealer_of(session)
+    _know_keys(
+        session.connection(),
+        context,
+        sealer,
+        new=[(type(obj), inspect(obj).dict) for obj in session.new],
+        changed=[(type(obj), inspect(obj).dict) for obj in session.dirty if _personal_changed(obj)],
+        deleted=[(type(obj), inspect(obj).dict) for obj in session.deleted],
+    )
+    entries = [_created(context, sealer, type(obj), inspect(obj).dict) for obj in session.new]
+    actions = session.info.get(_ACTIONS, {})
     for obj in session.dirty:
-        changes = _changes(obj)
+        changes = _changes(obj, sealer)
         if changes:
-            entries.append(
-                _entry(context, _update_action(obj, changes), type(obj), inspect(obj).dict, changes)
-            )
+            action = actions.pop(id(obj), None) or _update_action(obj, changes)
+            entries.append(_entry(context, sealer, action, type(obj), inspect(obj).dict, changes))
     for obj in session.deleted:
         values = inspect(obj).dict
-        entries.append(
-            _entry(context, "delete", type(obj), values, _snapshot(type(obj), values, new=False))
-        )
+        snapshot = _snapshot(type(obj), values, sealer, new=False)
+        entries.append(_entry(context, sealer, "delete", type(obj), values, snapshot))
     if entries:
         session.connection().execute(insert(AuditLog), entries)
+        note_entries(session, entries)
 
 
 @auditing()
@@ -157,8 +188,53 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[dict[str, An
         stmt = insert(table).returning(*mapper.primary_key, sort_by_parameter_order=True)
         for row, generated in zip(rows, connection.execute(stmt, rows), strict=True):
             row.update(zip(keys, generated, strict=True))
-    entries = [_created(context, model, row) for row in rows]
+    sealer = sealer_of(session)
+    _know_keys(connection, context, sealer, new=[(model, row) for row in rows])
+    entries = [_created(context, sealer, model, row) for row in rows]
     connection.execute(insert(cast(Table, AuditLog.__table__)), entries)
+    note_entries(session, entries)
+
+
+def _know_keys(
+    connection: Connection,
+    context: AuditContext,
+    sealer: Sealer,
+    *,
+    new: Iterable[tuple[type, Mapping[str, Any]]] = (),
+    changed: Iterable[tuple[type, Mapping[str, Any]]] = (),
+    deleted: Iterable[tuple[type, Mapping[str, Any]]] = (),
+) -> None:
+    """Make sure ``sealer`` has the keys the entries of these rows will be sealed with:
+    the actor's, when there is an address or user agent to seal, and those of the
+    subjects of personal values; new users get theirs."""
+    new, deleted = list(new), list(deleted)
+    made = [values["id"] for model, values in new if issubclass(model, User)]
+    subjects = {_subject(_options(model), values) for model, values in changed}
+    subjects |= {
+        _subject(_options(model), values)
+        for model, values in (*new, *deleted)
+        if _holds(model, values)
+    }
+    if context.actor_id is not None and (context.ip_address or context.user_agent):
+        subjects.add(context.actor_id)
+    subjects.discard(None)
+    if subjects or made:
+        sealer.prepare(connection, cast("set[int]", subjects), made)
+
+
+def _subject(options: type[AuditOptions], values: Mapping[str, Any]) -> int | None:
+    """The user whose personal values a row holds."""
+    column = options.__audit_subject__
+    return None if column is None else cast("int | None", values.get(column))
+
+
+def _holds(model: type, values: Mapping[str, Any]) -> bool:
+    """Whether a row holds personal values."""
+    return any(values.get(key) is not None for key in _options(model).__audit_personal__)
+
+
+def _personal_changed(obj: object) -> bool:
+    return any(history(obj, key).has_changes() for key in _options(type(obj)).__audit_personal__)
 
 
 def _default_value(default: Any) -> Any:
@@ -177,8 +253,8 @@ def _changed_keys(obj: object) -> set[str]:
     }
 
 
-def _changes(obj: object) -> dict[str, list[Any]]:
-    options = _options(type(obj))
+def _changes(obj: object, sealer: Sealer) -> dict[str, list[Any]]:
+    model, options, values = type(obj), _options(type(obj)), inspect(obj).dict
     changes: dict[str, list[Any]] = {}
     for attr in inspect(obj).mapper.column_attrs:
         if not _audited(attr.key, options):
@@ -188,13 +264,15 @@ def _changes(obj: object) -> dict[str, list[Any]]:
             old = change.deleted[0] if change.deleted else None
             new = change.added[0] if change.added else None
             changes[attr.key] = [
-                _jsonable(attr.key, old, options),
-                _jsonable(attr.key, new, options),
+                _recorded(model, attr.key, old, values, options, sealer),
+                _recorded(model, attr.key, new, values, options, sealer),
             ]
     return changes
 
 
-def _snapshot(model: type, values: Mapping[str, Any], *, new: bool) -> dict[str, list[Any]]:
+def _snapshot(
+    model: type, values: Mapping[str, Any], sealer: Sealer, *, new: bool
+) -> dict[str, list[Any]]:
     """A created (``new``) or deleted row's audited values, as changes from or to nothing.
     ``values`` are an ORM object's loaded state or a bulk-inserted row: the same rules."""
     options, mapper = _options(model), _mapper(model)
@@ -202,7 +280,7 @@ def _snapshot(model: type, values: Mapping[str, Any], *, new: bool) -> dict[str,
     for attr in mapper.column_attrs:
         value = values.get(attr.key)
         if _audited(attr.key, options) and value is not None:
-            value = _jsonable(attr.key, value, options)
+            value = _recorded(model, attr.key, value, values, options, sealer)
             snapshot[attr.key] = [None, value] if new else [value, None]
     return snapshot
 
@@ -231,6 +309,22 @@ def _options(model: type) -> type[AuditOptions]:
     return model if issubclass(model, AuditOptions) else AuditOptions
 
 
+def _recorded(
+    model: type,
+    key: str,
+    value: Any,
+    values: Mapping[str, Any],
+    options: type[AuditOptions],
+    sealer: Sealer,
+) -> Any:
+    """A value as an entry records it: JSON-able, and sealed if it is personal."""
+    value = _jsonable(key, value, options)
+    if value is None or key not in options.__audit_personal__:
+        return value
+    where = f"{model.__tablename__}.{key}"  # type: ignore[attr-defined]
+    return sealer.seal(_subject(options, values), where, value)
+
+
 def _jsonable(key: str, value: Any, options: type[AuditOptions]) -> Any:
     if value is None:
         return None
@@ -240,9 +334,15 @@ def _jsonable(key: str, value: Any, options: type[AuditOptions]) -> Any:
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, UUID | Decimal):
+    if isinstance(value, UUID | Decimal) or _beyond_json_integers(value):
         return str(value)
     return value
+
+
+def _beyond_json_integers(value: Any) -> bool:
+    """An integer JSON cannot carry exactly (I-JSON, RFC 7493: within ±(2**53-1)); the
+    audit chain's canonical form (RFC 8785) refuses it, so it is recorded as a string."""
+    return isinstance(value, int) and not -(2**53) < value < 2**53
 
 
 def _mapper(model: type) -> Mapper[Any]:
@@ -250,25 +350,34 @@ def _mapper(model: type) -> Mapper[Any]:
     return mapper
 
 
-def _created(context: AuditContext, model: type, values: Mapping[str, Any]) -> dict[str, Any]:
-    return _entry(context, "create", model, values, _snapshot(model, values, new=True))
+def _created(
+    context: AuditContext, sealer: Sealer, model: type, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    snapshot = _snapshot(model, values, sealer, new=True)
+    return _entry(context, sealer, "create", model, values, snapshot)
 
 
 def _entry(
     context: AuditContext,
+    sealer: Sealer,
     action: Action,
     model: type,
     values: Mapping[str, Any],
     changes: dict[str, list[Any]],
 ) -> dict[str, Any]:
     owner = getattr(_options(model), "__audit_owner__", None)
+    ip_address, user_agent = sealer.actor_fields(context.ip_address, context.user_agent)
     return {
+        # Made here, not by the column defaults: SQLite chains the entries it wrote
+        # by id before COMMIT (persistence.chain).
+        "id": uuid7(),
+        "created_at": utcnow(),
         "actor_id": context.actor_id,
         "action": action,
         "entity_type": model.__tablename__,  # type: ignore[attr-defined]
         "entity_id": str(values[owner or "id"]),
         "changes": changes,
         "request_id": context.request_id,
-        "ip_address": context.ip_address,
-        "user_agent": context.user_agent,
+        "ip_address": ip_address,
+        "user_agent": user_agent,
     }

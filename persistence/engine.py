@@ -42,6 +42,7 @@ from persistence import pgbouncer
 from persistence.audit import AuditingSession, ReadOnlySession
 from persistence.deadlines import CLIENT_CHECK_INTERVAL_MS, Reachability, apply_deadlines
 from persistence.errors import DatabaseUnavailableError
+from persistence.keyring import KeyRing, key_ring
 from persistence.replicas import Replica, ReplicaSet, replica_name, replica_set_factory
 from persistence.settings import DatabaseSettings
 from persistence.write_guard import guard_writes
@@ -198,6 +199,9 @@ class Database:
     """Seconds each unit of work may spend in the database (None: unbounded)."""
     replicas: ReplicaSet | None = None
     """Streaming replicas that reads may use (:mod:`persistence.replicas`)."""
+    keys: KeyRing | None = None
+    """The KEKs personal audit values are sealed under (:mod:`persistence.keyring`);
+    a unit of work that has a value to seal fails without them."""
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
@@ -209,7 +213,7 @@ class Database:
             read_engine=read_engine,
             reader=_read_sessions(read_engine),
             writer=async_sessionmaker(
-                engine.execution_options(**{_WRITE_OPTION: True}),
+                writing(engine),
                 sync_session_class=AuditingSession,
                 expire_on_commit=False,
             ),
@@ -221,6 +225,7 @@ class Database:
                 max_lag=settings.replica_max_lag,
                 wait=settings.replica_wait_ms / 1000,
             ),
+            keys=key_ring(settings.audit_keks.get_secret_value(), settings.audit_key_path),
         )
 
     @property
@@ -235,6 +240,11 @@ class Database:
     async def dispose(self) -> None:
         for engine in self.engines:
             await engine.dispose()
+
+
+def writing(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` for write transactions: on SQLite they take the write lock at BEGIN."""
+    return engine.execution_options(**{_WRITE_OPTION: True})
 
 
 def _read_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,6 +16,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from persistence.write_guard import auditing
+
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 
 
@@ -37,7 +39,8 @@ async def run(
     def _run(connection: Connection) -> None:
         getattr(command, name)(config(connection), *args, **kwargs)
 
-    with _reporting(progress):
+    # A migration's data statements are the schema owner's, not a unit of work's.
+    with _reporting(progress), auditing():
         async with engine.begin() as connection:
             await connection.run_sync(_run)
 

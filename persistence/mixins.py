@@ -136,10 +136,16 @@ class AuditOptions:
     ``__audit_redacted__`` names columns whose values are secret: a change to them is
     recorded, their values never are. ``__audit_ignored__`` names columns whose changes
     are bookkeeping (a token's ``last_used_at``) and make no entry on their own.
+    ``__audit_personal__`` names columns whose values are someone's personal data: they
+    are recorded sealed under the key of the user that ``__audit_subject__`` (a column
+    holding a user id) names, and read ``[erased]`` once that user is erased
+    (:mod:`persistence.personal`).
     """
 
     __audit_redacted__: ClassVar[frozenset[str]] = frozenset()
     __audit_ignored__: ClassVar[frozenset[str]] = frozenset()
+    __audit_personal__: ClassVar[frozenset[str]] = frozenset()
+    __audit_subject__: ClassVar[str | None] = None
 
 
 class TimestampedBase(Base, AuditOptions, IntegerPKMixin, TimestampMixin):
@@ -158,7 +164,13 @@ class AuditedEntityBase(
     __abstract__ = True
 
 
-class AppendOnlyLogBase(Base, UUIDv7PKMixin, CreatedAtMixin):
+class AppendOnly:
+    """Rows are written once and never changed: the application role may only read and
+    insert them (:mod:`persistence.roles`), and the database refuses UPDATE, DELETE and
+    TRUNCATE, to their owner too (the migrations' triggers)."""
+
+
+class AppendOnlyLogBase(Base, AppendOnly, UUIDv7PKMixin, CreatedAtMixin):
     """UUIDv7 id and ``created_at`` only: rows are written once and never changed."""
 
     __abstract__ = True

@@ -2,11 +2,11 @@
 
 Two roles share the database. The owner owns the tables and runs the migrations. The
 application role serves requests with what that needs and nothing more: it reads and
-writes the tables, but only reads and appends to the append-only logs (the models built
-on ``AppendOnlyLogBase``: ``audit_log``) and only reads ``alembic_version``. It owns
-nothing, and ALTER TABLE (a trigger disabled), DROP and every other change of structure
-take ownership, not privileges; so the migration's append-only trigger becomes a second
-wall instead of the only one.
+writes the tables, but only reads and appends to the append-only logs (the models
+marked ``AppendOnly``: the audit log, its chain and checkpoints) and only reads
+``alembic_version``. It owns nothing, and ALTER TABLE (a trigger disabled), DROP and
+every other change of structure take ownership, not privileges; so the migrations'
+append-only triggers become a second wall instead of the only one.
 
 The grants name the tables that exist, one by one. There is deliberately no ALTER
 DEFAULT PRIVILEGES: it would give the role write access to every future table, a
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 import persistence.models  # noqa: F401 - fills the registry _append_only_tables reads
 from persistence.base import Base
 from persistence.errors import DomainError
-from persistence.mixins import AppendOnlyLogBase
+from persistence.mixins import AppendOnly
 
 # Alembic's default name; alembic/env.py keeps it.
 VERSION_TABLE = "alembic_version"
@@ -47,9 +47,9 @@ class PrivilegeError(DomainError):
 
 def _append_only_tables() -> frozenset[str]:
     return frozenset(
-        mapper.class_.__tablename__
+        str(mapper.persist_selectable.description)
         for mapper in Base.registry.mappers
-        if issubclass(mapper.class_, AppendOnlyLogBase)
+        if issubclass(mapper.class_, AppendOnly)
     )
 
 
@@ -140,6 +140,7 @@ async def _target(connection: AsyncConnection) -> tuple[str, str, list[str]]:
         text("""
         SELECT relname FROM pg_class
         WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')
+            AND NOT relispartition  -- reached through their parent only
         ORDER BY relname
         """)
     )
@@ -154,7 +155,8 @@ async def _verify(connection: AsyncConnection, role: str) -> None:
     it belongs to), must be what it was given; otherwise the caller rolls back."""
     result = await connection.execute(
         text("""
-        SELECT relname, privilege, has_table_privilege(:role, pg_class.oid, privilege),
+        SELECT relname, relispartition, privilege,
+            has_table_privilege(:role, pg_class.oid, privilege),
             -- a privilege on one column is enough to UPDATE that column
             privilege IN ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
                 AND has_any_column_privilege(:role, pg_class.oid, privilege)
@@ -164,8 +166,8 @@ async def _verify(connection: AsyncConnection, role: str) -> None:
         """),
         {"role": role, "privileges": list(_TABLE_PRIVILEGES)},
     )
-    for table, privilege, on_table, on_a_column in result:
-        expected = privilege in _privileges_for(table)
+    for table, partition, privilege, on_table, on_a_column in result:
+        expected = not partition and privilege in _privileges_for(table)
         if (on_table or on_a_column) and not expected:
             raise PrivilegeError(
                 f'role "{role}" may still {privilege} {table}, which it must not: '

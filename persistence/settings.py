@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from persistence.checkpoints import parse_key
+from persistence.keyring import KeyRing
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./auditql.db"
 MIN_COMMAND_TIMEOUT_S = 5.0
@@ -71,6 +76,67 @@ class DatabaseSettings(BaseSettings):
         "prepared statements kept, no session settings at connect",
     )
 
+    audit_keks: SecretStr = Field(
+        SecretStr(""),
+        description="keys that wrap the per-user keys personal audit values are sealed "
+        "under, comma-separated id:base64 of 32 bytes (e.g. k1:...); the first wraps, all "
+        "unwrap; required in production",
+    )
+    audit_key_file: Path | None = Field(
+        None,
+        description="without AUDITQL_AUDIT_KEKS: the file the generated keys are kept in "
+        "(development's default: beside the SQLite database, <name>.keys.json; production "
+        "uses one only when it is set)",
+    )
+    audit_signing_key: SecretStr = Field(
+        SecretStr(""),
+        description="the key checkpoints of the audit chain are signed with: "
+        "ed25519:<key id>:<base64 32-byte seed> or hmac-sha256:<key id>:<base64 32 bytes>; "
+        "required in production (development keeps one in the key file)",
+    )
+    audit_verify_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="retired keys that older checkpoints were signed with, comma-separated, "
+        "in the signing key's form (an Ed25519 key may be its 32-byte public key)",
+    )
+    audit_sequencer: bool = Field(
+        True,
+        description="run the audit sequencer (positions and checkpoints) in this process; "
+        "off where another process runs it (auditql audit sequencer)",
+    )
+    audit_sequence_interval_ms: int = Field(
+        50, ge=5, le=10_000, description="how often the sequencer gives new entries positions"
+    )
+    audit_checkpoint_every: int = Field(
+        10_000, ge=1, description="entries between two signed checkpoints, at most"
+    )
+    audit_checkpoint_interval_s: float = Field(
+        60.0, gt=0, description="seconds between two signed checkpoints, at most"
+    )
+
+    @field_validator("audit_keks")
+    @classmethod
+    def _key_ring(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip():
+            KeyRing.parse(value.get_secret_value())  # a ValueError saying what is wrong
+        return value
+
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _signing_key(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip():
+            parse_key(value.get_secret_value())  # a ValueError saying what is wrong
+        return value
+
+    @field_validator("audit_verify_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [key.strip() for key in value.split(",") if key.strip()]
+        for key in value if isinstance(value, list) else ():
+            parse_key(key)
+        return value
+
     @field_validator("database_replica_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
@@ -100,6 +166,19 @@ class DatabaseSettings(BaseSettings):
         if self.db_command_timeout:
             return self.db_command_timeout
         return max(MIN_COMMAND_TIMEOUT_S, self._server_bound + 1)
+
+    @property
+    def audit_key_path(self) -> Path:
+        """Where development keeps its generated audit keys: ``audit_key_file``, or
+        ``<database>.keys.json`` beside a SQLite database file, or ``auditql.keys.json``
+        in the working directory."""
+        if self.audit_key_file is not None:
+            return self.audit_key_file
+        database = make_url(self.database_url).database if self.is_sqlite else None
+        if database and database != ":memory:":
+            path = Path(database)
+            return path.with_name(f"{path.stem}.keys.json")
+        return Path("auditql.keys.json")
 
     @property
     def is_sqlite(self) -> bool:

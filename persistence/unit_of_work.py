@@ -26,6 +26,7 @@ from persistence.audit import AUDIT_CONTEXT, AuditContext
 from persistence.deadlines import BUDGET, LockBudget
 from persistence.engine import Database
 from persistence.errors import InvalidReferenceError, translate
+from persistence.personal import PERSONAL, Sealer
 from persistence.references import find_missing_reference, record_references
 
 logger = logging.getLogger("auditql.unit_of_work")
@@ -46,7 +47,8 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> Self:
-        self._session = self._database.writer(info={AUDIT_CONTEXT: self.context})
+        sealer = Sealer(self._database.keys, self.context.actor_id, self.context.actor_key)
+        self._session = self._database.writer(info={AUDIT_CONTEXT: self.context, PERSONAL: sealer})
         if self._database.engine.dialect.name == "sqlite":
             record_references(self._session.sync_session)
         await self._session.begin()

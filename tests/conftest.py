@@ -7,6 +7,7 @@ server binaries. Without them the PostgreSQL tests are skipped, except in CI
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +23,14 @@ from tests.support.postgres import PostgresCluster, find_bindir
 
 BACKENDS = ("sqlite", "postgresql")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+TEST_KEKS = "test:" + base64.b64encode(bytes(range(32))).decode()
+"""The KEK every test's databases and processes seal personal audit values under."""
+# In the environment, so that settings made anywhere (and served and CLI processes,
+# which inherit it) read what others sealed, and no test writes a development key file.
+os.environ["AUDITQL_AUDIT_KEKS"] = TEST_KEKS
+TEST_SIGNING_KEY = "ed25519:test:" + base64.b64encode(bytes(range(32, 64))).decode()
+"""The key every test's audit checkpoints are signed with, in the environment likewise."""
+os.environ["AUDITQL_AUDIT_SIGNING_KEY"] = TEST_SIGNING_KEY
 
 
 @pytest.fixture(scope="session")

@@ -62,6 +62,11 @@ DOCKER = (
     "the image with podman (AUDITQL_CONTAINER_CHECK=1)"
 )
 
+ERASURE = (
+    "examples for an operator's own users and keys; tests/gql/test_erasure.py runs "
+    "erase-user and rotate-audit-keys on both databases"
+)
+
 CLIENT_TEST = (
     "tests/client/test_typescript_client.py runs every command of client/README.md (and "
     "fails on one it does not know); a second npm install here would add about a minute"
@@ -99,6 +104,24 @@ TABLE: dict[str, dict[str, Outcome]] = {
         "uv run auditql grant auditql_app": Run(prints=r"^granted auditql_app "),
         "AUDITQL_DATABASE_URL=postgresql+asyncpg://auditql_app:app-secret@localhost:5432/auditql"
         " uv run auditql serve --no-migrate": Serve(),
+        'echo "AUDITQL_AUDIT_SIGNING_KEY=ed25519:k1:$(openssl rand -base64 32)"': Run(
+            prints=r"^AUDITQL_AUDIT_SIGNING_KEY=ed25519:k1:[A-Za-z0-9+/]{43}=$"
+        ),
+        # On the checkout's database: empty, or what "First steps" wrote, if it ran first.
+        "uv run auditql audit verify": Run(
+            prints=r"^(the audit trail has no entries yet: nothing to verify|checked positions "
+            r"1 to \d+ \(\d+ entries\) from the genesis, of \d+: ok)$"
+        ),
+        "uv run auditql audit export --before 2026-11-01 --output audit-2026-10.jsonl.gz": NotRun(
+            "an example for a trail with entries before the date; "
+            "tests/gql/test_audit_retention.py runs export, verify --export and prune so"
+        ),
+        "uv run auditql audit verify --export audit-2026-10.jsonl.gz": NotRun(
+            "needs the export above; tests/gql/test_audit_retention.py verifies one so"
+        ),
+        "uv run auditql audit prune --before 2026-11-01 --export audit-2026-10.jsonl.gz": NotRun(
+            "needs the export above; tests/gql/test_audit_retention.py prunes so"
+        ),
         "docker compose up --build": NotRun(DOCKER),
         "docker compose build": NotRun(DOCKER),
         "docker compose run --rm migrate": NotRun(DOCKER),
@@ -108,6 +131,8 @@ TABLE: dict[str, dict[str, Outcome]] = {
             "a template (`...` is your database's URL) that writes a new migration; "
             "tests/persistence/test_migrations.py generates one the same way and lints it"
         ),
+        "uv run auditql erase-user 42": NotRun(ERASURE),
+        "uv run auditql rotate-audit-keys": NotRun(ERASURE),
         "uv run python -m bench": NotRun("takes about 6 minutes and needs two idle cores"),
         "uv run python -m bench --small": LeftToCI("takes about a minute"),
         "uv run python -m bench --scale": NotRun(
@@ -133,6 +158,7 @@ TABLE: dict[str, dict[str, Outcome]] = {
             "AUDITQL_EMAIL=dev@example.com AUDITQL_PASSWORD=correct-horse-battery-staple"
             " npm --prefix client start",
             "AUDITQL_ENVIRONMENT=production AUDITQL_ALLOW_SQLITE_IN_PRODUCTION=true"
+            " AUDITQL_AUDIT_KEY_FILE=auditql.keys.json"
             " AUDITQL_TRUSTED_DOCUMENTS=client/src/gql/persisted-documents.json"
             " uv run auditql serve",
         )
@@ -148,6 +174,8 @@ RUN_BY = {
     ("README.md", "Playground"): "test_playground",
     ("README.md", "Using PostgreSQL"): "test_using_postgresql",
     ("README.md", "Database roles"): "test_database_roles",
+    ("README.md", "Checkpoints and keys"): "test_audit_integrity",
+    ("README.md", "Verifying"): "test_audit_integrity",
 }
 
 
@@ -306,6 +334,11 @@ def test_first_steps(checkout: Path, tmp_path: Path) -> None:
 def test_the_api(checkout: Path, tmp_path: Path) -> None:
     with Terminal(checkout, tmp_path, outcome) as terminal:
         run_blocks(terminal, "test_the_api")
+
+
+def test_audit_integrity(checkout: Path, tmp_path: Path) -> None:
+    with Terminal(checkout, tmp_path, outcome) as terminal:
+        run_blocks(terminal, "test_audit_integrity")
 
 
 def test_playground(checkout: Path, tmp_path: Path) -> None:

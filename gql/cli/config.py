@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typer
 from pydantic import ValidationError
 
 from gql.settings import Settings
@@ -16,6 +17,15 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         raise ConfigurationError(describe(exc)) from None
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or one clear line and exit status 2 when a value is invalid."""
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def describe(exc: ValidationError) -> str:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from gql.cli.audit import audit
 from gql.settings import Settings
 
 cli = typer.Typer(
@@ -23,14 +24,12 @@ SCHEMA_FILE = Path("schema.graphql")
 
 
 def settings() -> Settings:
-    """The settings, or one clear line and exit status 2 when a value is invalid."""
-    from gql.cli.config import ConfigurationError, load_settings
+    from gql.cli.config import settings_or_exit
 
-    try:
-        return load_settings()
-    except ConfigurationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return settings_or_exit()
+
+
+cli.add_typer(audit, name="audit")
 
 
 @cli.command()
@@ -268,6 +267,34 @@ def create_token(
     from gql.cli import admin
 
     typer.echo(asyncio.run(admin.create_token(settings(), email, name, expires_in_days)))
+
+
+@cli.command("erase-user")
+def erase_user(
+    user_id: Annotated[int, typer.Argument(help="The user's number (as create-user prints it).")],
+) -> None:
+    """Erase a person (as the system): their account is anonymised and deactivated, their
+    tokens deleted, and their personal data in the audit trail reads [erased] from then
+    on. Their posts and comments stay. It cannot be undone."""
+    from gql.cli import erasure
+
+    username = asyncio.run(erasure.erase_user(settings(), user_id))
+    typer.echo(f"erased user {user_id} (now {username})")
+
+
+@cli.command("rotate-audit-keys")
+def rotate_audit_keys() -> None:
+    """Re-wrap every user's data key under the first key of AUDITQL_AUDIT_KEKS. Then the
+    other keys can be removed from the setting, and destroyed."""
+    from gql.cli import erasure
+    from persistence.keyring import UnreadableValueError
+
+    try:
+        count = asyncio.run(erasure.rotate_keys(settings()))
+    except UnreadableValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"re-wrapped {count} keys under the first key of AUDITQL_AUDIT_KEKS")
 
 
 @cli.command("seed-demo")

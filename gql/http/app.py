@@ -49,6 +49,7 @@ from gql.schema.context import Context
 from gql.schema.loaders import Loaders
 from gql.settings import Settings
 from persistence.engine import Database
+from persistence.integrity import sequencer_of
 from persistence.replicas import ReplicaSet, RequestReads, decode_token
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
@@ -256,6 +257,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if database.replicas is not None:
             metrics.watch_replicas(database.replicas)
             background.append(asyncio.create_task(database.replicas.watch()))
+        sequencer = sequencer_of(settings) if settings.audit_sequencer else None
+        if sequencer is not None:
+            metrics.watch_sequencer(sequencer)
+            background.append(asyncio.create_task(sequencer.run()))
         try:
             yield
         finally:
@@ -263,6 +268,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task  # its connection back in the pool before the pool closes
+            if sequencer is not None:
+                await sequencer.close()
             await database.dispose()
 
     async def health(_request: Request) -> Response:

@@ -10,6 +10,9 @@
   or a replica) and ``auditql_read_waits_total{outcome}`` (reads whose consistency token
   a replica had not replayed yet: ``replica`` when one did in time, ``primary`` when
   the wait ran out)
+- with the audit sequencer in this process: ``auditql_audit_sequencer_passes_total``,
+  ``auditql_audit_sequenced_entries_total`` and ``auditql_audit_sequencer_lag_seconds``
+  (from the commit of the newest entry its last pass took to that pass; PostgreSQL)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from persistence.chain import Sequencer
 from persistence.replicas import ReplicaSet
 from persistence.security import TOKEN_PREFIX
 
@@ -73,6 +77,9 @@ class Metrics:
     def watch_replicas(self, replicas: ReplicaSet) -> None:
         self.registry.register(_ReplicaCollector(replicas))
 
+    def watch_sequencer(self, sequencer: Sequencer) -> None:
+        self.registry.register(_SequencerCollector(sequencer))
+
     async def endpoint(self, _request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -108,6 +115,28 @@ class _ReplicaCollector(Collector):
         for outcome, count in counts.waits.items():
             waits.add_metric([outcome], count)
         yield from (up, rotation, lag, reads, waits)
+
+
+class _SequencerCollector(Collector):
+    def __init__(self, sequencer: Sequencer) -> None:
+        self._sequencer = sequencer
+
+    def collect(self) -> Iterator[Metric]:
+        sequencer = self._sequencer
+        yield CounterMetricFamily(
+            "auditql_audit_sequencer_passes", "Sequencer passes run by this process.",
+            value=sequencer.passes,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "auditql_audit_sequenced_entries", "Audit entries this process gave positions.",
+            value=sequencer.sequenced,
+        )  # fmt: skip
+        if sequencer.lag is not None:
+            yield GaugeMetricFamily(
+                "auditql_audit_sequencer_lag_seconds",
+                "From the commit of the newest entry the last pass took to that pass.",
+                value=sequencer.lag,
+            )
 
 
 def route_of(path: str) -> str:

@@ -14,6 +14,7 @@ from gql.settings import Settings
 from persistence.audit import AuditContext
 from persistence.engine import Database
 from persistence.models import User
+from persistence.personal import loaded_key
 from persistence.replicas import RequestReads, encode_token
 from persistence.unit_of_work import UnitOfWork
 
@@ -53,6 +54,7 @@ class Context:
                 request_id=self.request_id,
                 ip_address=self.client_address,
                 user_agent=self.user_agent,
+                actor_key=loaded_key(actor),
             ),
         )
         self.units.append(unit)

@@ -22,9 +22,11 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from gql.schema.entities import entity_of
 from persistence.base import Base
+from persistence.chain import positions_of
 from persistence.engine import Database
 from persistence.models import AuditLog, FlagOverride, Tag, User
 from persistence.pagination import Page
+from persistence.personal import load_deks
 from persistence.repositories.audit_log import AuditLogRepository
 from persistence.repositories.feature_flag import FlagOverrideRepository
 from persistence.repositories.tag import TagRepository
@@ -190,8 +192,32 @@ class Loaders:
         return _pages_by_parent(self._database, AuditLogRepository, AuditLog.entity_id)
 
     @cached_property
+    def position_by_entry_id(self) -> Loader[UUID, int | None]:
+        """Audit entries' places in commit order; None until the sequencer gives one."""
+
+        async def positions(session: AsyncSession, ids: list[UUID]) -> list[int | None]:
+            found = await positions_of(await session.connection(), ids)
+            return [found.get(i) for i in ids]
+
+        return _loader(self._database, positions)
+
+    @cached_property
     def history_count_by_entity_id(self) -> DataLoader[str, int]:
         return _counts_by_parent(self._database, AuditLogRepository, AuditLog.entity_id)
+
+    @cached_property
+    def deks_by_user_id(self) -> Loader[int, bytes | None]:
+        """Users' data keys, to open the personal values in audit entries: None for an
+        erased user, whose values read ``[erased]`` (:mod:`persistence.personal`)."""
+        keys = self._database.keys
+        if keys is None:
+            raise RuntimeError("this Database holds no audit keys (Database.keys)")
+
+        async def deks_by_user(session: AsyncSession, ids: list[int]) -> list[bytes | None]:
+            found = await load_deks(session, keys, ids)
+            return [found.get(i) for i in ids]
+
+        return _loader(self._database, deks_by_user)
 
     @cached_property
     def override_by_flag_and_user(self) -> DataLoader[tuple[UUID, int], FlagOverride | None]:

@@ -15,7 +15,8 @@ declarations (:mod:`gql.schema.entities`), worked out once per table:
   ``password_hash``: ``password``.
 - A reference becomes the global id of the row it names, an enum value the name of its
   value in the field's enum (``draft``: ``DRAFT``), a date-time (stored as ISO 8601 in
-  UTC) the text the ``DateTime`` scalar gives. Nulls and ``[redacted]`` secrets stay.
+  UTC) the text the ``DateTime`` scalar gives. Nulls, ``[redacted]`` secrets and
+  ``[erased]`` personal values stay (:mod:`persistence.personal` opens the others first).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from strawberry.utils.str_converters import to_camel_case
 from gql.schema.entities import entities, entry_global_id
 from gql.schema.scalars import DateTime
 from persistence.base import Base
+from persistence.personal import ERASED
 
 
 def _same(value: Any) -> Any:
@@ -50,7 +52,7 @@ class _Term:
     render: Callable[[Any], Any] = _same
 
     def say(self, value: Any) -> Any:
-        return None if value is None else self.render(value)
+        return value if value is None or value == ERASED else self.render(value)
 
 
 def translate(table: str, changes: Mapping[str, Sequence[Any]]) -> Iterator[tuple[str, Any, Any]]:

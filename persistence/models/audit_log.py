@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from persistence.mixins import AppendOnlyLogBase
@@ -24,8 +24,9 @@ class AuditLog(AppendOnlyLogBase):
     entity_id: Mapped[str] = mapped_column(String(36))
     changes: Mapped[dict[str, Any]]
     request_id: Mapped[str | None] = mapped_column(String(64))
-    ip_address: Mapped[str | None] = mapped_column(String(45))
-    user_agent: Mapped[str | None] = mapped_column(String(512))
+    # Sealed under the actor's key (persistence.personal), so longer than an address.
+    ip_address: Mapped[str | None] = mapped_column(Text)
+    user_agent: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_audit_log_entity_id_created_at_id", "entity_id", "created_at", "id"),

@@ -17,6 +17,8 @@ class Bookmark(AuditedEntityBase, SoftDeleteMixin):
 
     __tablename__ = "bookmarks"
     __created_by_indexed__ = False  # the unique index leads with it
+    __audit_personal__ = frozenset({"note"})
+    __audit_subject__ = "created_by_id"
 
     post_id: Mapped[UUID] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
     note: Mapped[str | None] = mapped_column(Text)

@@ -5,9 +5,11 @@ from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy import bindparam, or_, select
+from sqlalchemy.orm import contains_eager
 
 from persistence.models.api_token import ApiToken
 from persistence.models.user import User
+from persistence.models.user_key import UserKey
 from persistence.pagination import desc
 from persistence.repository import BaseRepository
 
@@ -19,10 +21,13 @@ class ValidToken(NamedTuple):
 
 
 # Built once: every authenticated request runs it, and building it cost more than
-# the rest of authentication. The token's two columns are all a request needs of it.
+# the rest of authentication. The token's two columns are all a request needs of it;
+# the user comes with their data key, which the request's units of work seal with.
 _VALID_TOKEN = (
     select(ApiToken.id, ApiToken.last_used_at, User)
     .join(User, User.id == ApiToken.user_id)
+    .outerjoin(UserKey, UserKey.user_id == User.id)
+    .options(contains_eager(User.data_key))
     .where(
         ApiToken.token_hash == bindparam("token_hash"),
         ApiToken.revoked_at.is_(None),
@@ -37,8 +42,9 @@ class ApiTokenRepository(BaseRepository[ApiToken]):
     default_order = (desc(ApiToken.created_at),)
 
     async def find_valid(self, token_hash: str, now: datetime) -> ValidToken | None:
-        """The token with this hash and its user, if the token is neither revoked nor
-        expired and the user is active: one statement, looked up by the hash."""
+        """The token with this hash and its user (with ``User.data_key``), if the token
+        is neither revoked nor expired and the user is active: one statement, looked up
+        by the hash."""
         params = {"token_hash": token_hash, "now": now}
         row = (await self.session.execute(_VALID_TOKEN, params)).one_or_none()
         return None if row is None else ValidToken(*row)

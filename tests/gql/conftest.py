@@ -32,7 +32,7 @@ from persistence.repositories.api_token import ApiTokenRepository
 from persistence.repositories.user import UserRepository
 from persistence.security import new_token
 from persistence.unit_of_work import UnitOfWork
-from tests.conftest import IN_CI, backend_url
+from tests.conftest import IN_CI, TEST_KEKS, TEST_SIGNING_KEY, backend_url
 from tests.factories.post import create_post
 from tests.support.graphql import GraphQLClient
 from tests.support.postgres import PostgresCluster
@@ -205,6 +205,8 @@ def served_env(database_url: str, **env: str) -> dict[str, str]:
         "AUDITQL_DATABASE_URL": database_url,
         "AUDITQL_ENVIRONMENT": "production",
         "AUDITQL_ALLOW_SQLITE_IN_PRODUCTION": "true",
+        "AUDITQL_AUDIT_KEKS": TEST_KEKS,
+        "AUDITQL_AUDIT_SIGNING_KEY": TEST_SIGNING_KEY,
         "AUDITQL_LOG_FORMAT": "json",
         # Tests send requests faster than any client should; those about rate limits
         # set the budgets they test.

@@ -35,7 +35,7 @@ from persistence.unit_of_work import UnitOfWork
 from tests.factories.post import create_comment, create_post
 from tests.factories.tag import create_tag
 from tests.gql.conftest import Person
-from tests.support.audit import audit_entries
+from tests.support.audit import audit_entries, opened_entries
 from tests.support.graphql import GraphQLClient, codes
 
 REQUEST_ID, CLIENT_ADDRESS, USER_AGENT = "test-123", "203.0.113.9", "auditql-tests/1.0"
@@ -109,6 +109,8 @@ PLAIN: dict[str, Callable[[World], Call]] = {
     "updateUser": lambda w: Call({"id": w.alice.id, "fullName": "Al"}, w.admin,
                                  [("users", "update")]),
     "deactivateUser": lambda w: Call({"id": w.alice.id}, w.admin, [("users", "update")]),
+    "eraseUser": lambda w: Call({"userId": w.alice.id}, w.admin,
+                                [("users", "erase"), ("api_tokens", "delete")]),
     "createApiToken": lambda w: Call({"name": "ci"}, w.alice, [("api_tokens", "create")]),
     "createTag": lambda w: Call({"name": "fresh"}, w.admin, [("tags", "create")]),
     "createFeatureFlag": lambda w: Call({"key": "fresh", "name": "Fresh"}, w.admin,
@@ -300,7 +302,7 @@ async def test_each_mutation_writes_one_entry_per_changed_row(
     assert response.json()["data"][name]["__typename"].endswith("Success"), response.json()
     assert response.headers["x-request-id"] == REQUEST_ID
 
-    new = [e for e in await audit_entries(app_database) if e.id not in before]
+    new = [e for e in await opened_entries(app_database) if e.id not in before]
     assert sorted((e.entity_type, e.action) for e in new) == sorted(call.expected)
     rows = {(e.entity_type, e.entity_id, str(e.changes.get("tag_id"))) for e in new}
     assert len(rows) == len(new), "one entry per changed row"

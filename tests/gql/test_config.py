@@ -26,6 +26,14 @@ from tests.support.server import AUDITQL, ROOT
             "AUDITQL_RATE_LIMIT_PER_TOKEN: 'lots' is not a rate",
         ),
         ({"AUDITQL_RATE_LIMIT_STORAGE": "mysql://x"}, "AUDITQL_RATE_LIMIT_STORAGE: must be memory"),
+        (
+            {"AUDITQL_ENVIRONMENT": "production", "AUDITQL_ALLOW_SQLITE_IN_PRODUCTION": "true"},
+            "production mode needs AUDITQL_AUDIT_KEKS",
+        ),
+        (
+            {"AUDITQL_AUDIT_KEKS": "k1:c2VjcmV0"},
+            "AUDITQL_AUDIT_KEKS: key 'k1' is not the base64 of 32 bytes",
+        ),
     ],
 )
 def test_invalid_configuration_stops_start_up_with_one_clear_line(
@@ -45,6 +53,16 @@ def test_invalid_configuration_stops_start_up_with_one_clear_line(
 def test_production_may_run_on_sqlite_when_told_to() -> None:
     settings = Settings(environment="production", allow_sqlite_in_production=True)
     assert not settings.is_development
+
+
+def test_production_takes_its_audit_keys_from_the_setting_or_a_named_key_file(
+    tmp_path: Path,
+) -> None:
+    production = {"environment": "production", "allow_sqlite_in_production": True}
+    with pytest.raises(ValueError, match="production mode needs AUDITQL_AUDIT_KEKS"):
+        Settings(**production, audit_keks="")  # type: ignore[arg-type]
+    settings = Settings(**production, audit_keks="", audit_key_file=tmp_path / "k.json")  # type: ignore[arg-type]
+    assert settings.audit_key_path == tmp_path / "k.json"
 
 
 def readme_settings() -> dict[str, str]:

@@ -15,7 +15,7 @@ from gql.cli import admin
 from gql.settings import Settings
 from persistence.engine import Database
 from tests.gql.conftest import LiveServer, Person, make_person
-from tests.support.audit import audit_entries
+from tests.support.audit import opened_entries
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -104,7 +104,7 @@ async def test_forwarded_addresses_count_only_from_a_trusted_proxy(
                 headers={**bearer(admin_), **forwarded("198.51.100.7")},
             )
     assert [r.status_code for r in first] == [200, 200]
-    (entry,) = [e for e in await audit_entries(served_database) if e.entity_type == "tags"]
+    (entry,) = [e for e in await opened_entries(served_database) if e.entity_type == "tags"]
     if separate:
         assert other.status_code == 200
         assert entry.ip_address == "198.51.100.7"

@@ -23,6 +23,7 @@ from persistence.audit import AuditContext
 from persistence.engine import Database
 from persistence.repositories.post import PostRepository
 from persistence.unit_of_work import UnitOfWork
+from tests.conftest import TEST_KEKS, TEST_SIGNING_KEY
 from tests.gql.conftest import Scene, make_person, served_env
 from tests.support.audit import audit_entries
 from tests.support.processes import client_port, holder, parent_of
@@ -222,6 +223,8 @@ def test_a_worker_that_cannot_start_stops_the_service_with_status_3(
         "PATH": "/usr/bin:/bin",
         "AUDITQL_ENVIRONMENT": "production",
         "AUDITQL_DATABASE_URL": "postgresql+nosuchdriver://auditql@127.0.0.1/auditql",
+        "AUDITQL_AUDIT_KEKS": TEST_KEKS,
+        "AUDITQL_AUDIT_SIGNING_KEY": TEST_SIGNING_KEY,
         "AUDITQL_PORT": str(free_port()),
     }
     result = subprocess.run(

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Column, Index, Table, UniqueConstraint
 
 from persistence.base import NAMING_CONVENTION, Base, UTCDateTime
-from persistence.mixins import AppendOnlyLogBase
+from persistence.mixins import AppendOnly
 
 TABLES = sorted(Base.metadata.tables.values(), key=lambda table: table.name)
 _PREFIXES = tuple(NAMING_CONVENTION)  # pk, fk, uq, ck, ix
@@ -60,9 +60,7 @@ def test_every_constraint_and_index_is_named_by_the_convention(table: Table) -> 
 @pytest.mark.parametrize("table", TABLES, ids=lambda table: table.name)
 def test_every_table_has_timestamps_unless_it_is_an_append_only_log(table: Table) -> None:
     model = next(m.class_ for m in Base.registry.mappers if m.local_table is table)
-    expected = (
-        {"created_at"} if issubclass(model, AppendOnlyLogBase) else {"created_at", "updated_at"}
-    )
+    expected = {"created_at"} if issubclass(model, AppendOnly) else {"created_at", "updated_at"}
     if table.name == "post_tags":  # a link row is created and deleted, never updated
         expected = {"created_at"}
     present = {c.name for c in table.columns if isinstance(c.type, UTCDateTime)}
@@ -76,10 +74,19 @@ def test_every_datetime_column_is_timezone_aware(table: Table) -> None:
             assert isinstance(column.type, UTCDateTime), f"{column} is not a UTCDateTime"
 
 
+def _keyed_by_its_user(table: Table) -> bool:
+    """A row per user, keyed by the user's id (``user_keys``): no key of its own."""
+    columns = list(table.primary_key.columns)
+    return len(columns) == 1 and any(
+        fk.column.table.name == "users" for fk in columns[0].foreign_keys
+    )
+
+
 def test_uuid_keys_everywhere_but_users() -> None:
     integer_keys = {
         table.name
         for table in TABLES
         if any(re.match("INTEGER", str(c.type)) for c in table.primary_key.columns)
+        and not _keyed_by_its_user(table)
     }
     assert integer_keys == {"users"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
 
@@ -17,7 +19,7 @@ from persistence.unit_of_work import UnitOfWork
 from tests.factories.post import create_post
 from tests.factories.tag import create_tag
 from tests.factories.user import create_user
-from tests.support.audit import audit_entries
+from tests.support.audit import audit_entries, opened_entries
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ async def actor(database: Database) -> User:
         return await create_user(uow)
 
 
-def uow_as(database: Database, actor: User | None, **context: str) -> UnitOfWork:
+def uow_as(database: Database, actor: User | None, **context: Any) -> UnitOfWork:
     return UnitOfWork(database, AuditContext(actor_id=actor.id if actor else None, **context))
 
 
@@ -38,7 +40,7 @@ async def test_create_stamps_the_actor_and_records_the_values(
         post = await create_post(uow, title="Hello", slug="hello", body="World")
 
     assert (post.created_by_id, post.updated_by_id, post.version) == (actor.id, actor.id, 1)
-    [entry] = await audit_entries(database, post.id)
+    [entry] = await opened_entries(database, post.id)
     assert (entry.action, entry.entity_type, entry.actor_id) == ("create", "posts", actor.id)
     assert (entry.request_id, entry.ip_address, entry.user_agent) == (
         "req-1",

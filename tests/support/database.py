@@ -11,9 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from persistence.audit import AuditingSession, ReadOnlySession
 from persistence.engine import Database
+from persistence.keyring import key_ring
+from persistence.settings import DatabaseSettings
 
 
 def database_in_transaction(connection: AsyncConnection) -> Database:
+    settings = DatabaseSettings()
+
     def factory(session_class: type) -> async_sessionmaker[AsyncSession]:
         return async_sessionmaker(
             connection,
@@ -23,5 +27,8 @@ def database_in_transaction(connection: AsyncConnection) -> Database:
         )
 
     return Database(
-        engine=connection.engine, reader=factory(ReadOnlySession), writer=factory(AuditingSession)
+        engine=connection.engine,
+        reader=factory(ReadOnlySession),
+        writer=factory(AuditingSession),
+        keys=key_ring(settings.audit_keks.get_secret_value(), settings.audit_key_path),
     )

@@ -76,6 +76,7 @@ class PostgresCluster:
                 "synchronous_commit=off",
                 "full_page_writes=off",
                 "max_connections=200",
+                "track_commit_timestamp=on",  # the audit sequencer orders by it
             )
         )
         self._run(

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
-from gql.errors import NotAllowedError
+from gql.errors import BadUserInputError, NotAllowedError
 from gql.schema.context import Info
 from gql.schema.ids import int_key, parse_global_id, uuid_key
 from gql.schema.resolvers.listing import list_connection
 from gql.schema.scalars import MAX_FILTER_LENGTH, filter_text
-from gql.schema.types.audit_entry import AuditAction, AuditEntryType
-from gql.schema.types.connection import Connection
+from gql.schema.types.audit_entry import AuditAction, AuditEntryConnection
+from gql.schema.types.audit_verification import AuditVerification
+from persistence.integrity import trusted_keys_of
 from persistence.repositories.audit_log import AuditLogRepository
+from persistence.verification import verify
 
 
 @strawberry.input(description="Which audit entries to list; all conditions must hold.")
@@ -51,7 +54,7 @@ class Query:
         last: int | None = None,
         before: str | None = None,
         filter: AuditLogFilter | None = None,
-    ) -> Connection[AuditEntryType] | None:
+    ) -> AuditEntryConnection | None:
         if not info.context.require_viewer().is_superuser:
             raise NotAllowedError("Only superusers can read the audit log.")
         f = filter or AuditLogFilter()
@@ -64,5 +67,38 @@ class Query:
             until=f.until,
         )
         return await list_connection(
-            info, AuditLogRepository, where, first=first, after=after, last=last, before=before
-        )
+            info, AuditLogRepository, where, first=first, after=after, last=last,
+            before=before, kind=AuditEntryConnection,
+        )  # fmt: skip
+
+    @strawberry.field(
+        description="Recompute the audit trail's hash chain, from the beginning or from the "
+        "signed checkpoint before `from`, and name what was edited, deleted, inserted, "
+        "reordered or cut off (superusers). Bounded by the statement timeout: check a "
+        "large trail by ranges, or with `auditql audit verify`."
+    )
+    async def verify_audit(
+        self,
+        info: Info,
+        from_: Annotated[
+            str | None, strawberry.argument(name="from", description="First position to check.")
+        ] = None,
+        to: Annotated[
+            str | None, strawberry.argument(description="Last position to check.")
+        ] = None,
+    ) -> AuditVerification | None:
+        if not info.context.require_viewer().is_superuser:
+            raise NotAllowedError("Only superusers can verify the audit trail.")
+        first, last = _position(from_, "from"), _position(to, "to")
+        settings = info.context.settings
+        async with info.context.database.engine.connect() as connection:
+            report = await verify(connection, trusted_keys_of(settings), first=first, last=last)
+        return AuditVerification.of(report)
+
+
+def _position(value: str | None, argument: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**63:
+        raise BadUserInputError(f"'{argument}' is a position: a whole number from 1, as a string.")
+    return int(value)

@@ -25,6 +25,7 @@ async def list_connection(
     before: str | None,
     order_by: Sequence[SortKey] = (),
     include_deleted: bool = False,
+    kind: type[Connection[Any]] = Connection,
 ) -> Connection[Any]:
     request = page_request(first, after, last, before)
     database = info.context.database
@@ -38,4 +39,4 @@ async def list_connection(
         async with database.reader() as session:
             return await repository(session).count(*where, include_deleted=include_deleted)
 
-    return Connection.of(page, count)
+    return kind.of(page, count)

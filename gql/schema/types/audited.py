@@ -11,12 +11,12 @@ from gql.engine.lean import LEAN, call_lean
 from gql.errors import NotAllowedError
 from gql.schema.context import Context, Info
 from gql.schema.loaders import PageKey
-from gql.schema.types.connection import DEFAULT_PAGE_SIZE, Connection, page_request
+from gql.schema.types.connection import DEFAULT_PAGE_SIZE, page_request
 from gql.schema.types.node import Node
 from persistence.models import User
 
 if TYPE_CHECKING:
-    from gql.schema.types.audit_entry import AuditEntryType
+    from gql.schema.types.audit_entry import AuditEntryConnection
     from gql.schema.types.user import UserType
 
 
@@ -74,10 +74,7 @@ class Audited(Node):
         info: Info,
         first: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
-    ) -> (
-        Connection[Annotated[AuditEntryType, strawberry.lazy("gql.schema.types.audit_entry")]]
-        | None
-    ):
+    ) -> Annotated[AuditEntryConnection, strawberry.lazy("gql.schema.types.audit_entry")] | None:
         viewer = info.context.require_viewer()
         owner = root.id if isinstance(root, User) else root.created_by_id
         if not (viewer.is_superuser or owner == viewer.id):
@@ -85,4 +82,10 @@ class Audited(Node):
         page_request(first, after, None, None)  # validates the page size
         loaders, entity_id = info.context.loaders, str(root.id)
         page = await loaders.history_by_entity_id.load(PageKey(entity_id, first, after))
-        return Connection.of(page, lambda: loaders.history_count_by_entity_id.load(entity_id))
+        from gql.schema.types.audit_entry import AuditEntryConnection
+
+        history = AuditEntryConnection.of(
+            page, lambda: loaders.history_count_by_entity_id.load(entity_id)
+        )
+        history.entity_id = entity_id
+        return history

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import strawberry
 from graphql import GraphQLSchema, get_named_type, is_object_type
@@ -75,7 +75,7 @@ class Connection(Generic[T]):
         return await self._count()
 
     @classmethod
-    def of(cls, page: Page[Any], count: Callable[[], Awaitable[int]]) -> Connection[Any]:
+    def of(cls, page: Page[Any], count: Callable[[], Awaitable[int]]) -> Self:
         return cls(
             edges=[Edge(node=item, _page=page) for item in page.items],
             page_info=PageInfo(
