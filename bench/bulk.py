@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from bench.servers import in_process
 from persistence.audit import AuditContext
 from persistence.base import utcnow
 from persistence.engine import Database
 from persistence.ids import uuid7
 from persistence.models import Post
 from persistence.repositories.post import PostRepository
-from persistence.settings import DatabaseSettings
 from persistence.unit_of_work import UnitOfWork
 
 _COLUMNS = (
@@ -83,7 +83,7 @@ async def compare(
     database_url: str, dsn: str, actor_id: int, rows: int, runs: int, core: int
 ) -> Bulk:
     """``runs`` interleaved runs of each; fails if ``add_many`` skipped an audit entry."""
-    database = Database.from_settings(DatabaseSettings(database_url=database_url))
+    database = Database.from_settings(in_process(database_url))
     connection = await asyncpg.connect(dsn)
     affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {core})

@@ -220,6 +220,9 @@ def render(results: Results) -> str:
             *_memory(results),
             "",
             "## SQL statements per request (pg_stat_statements)",
+            "",
+            "Without the audit sequencer's passes, which run in the service's background "
+            "whoever is being measured (their cost is in the service's CPU and throughput).",
             *_statements(results),
             "",
         ]

@@ -26,8 +26,9 @@ import orjson
 from uuid6 import UUID
 
 from bench.profile import Profile
+from bench.servers import in_process
 from gql.cli import admin
-from gql.settings import Settings
+from persistence.integrity import sequencer_of
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 WRITER_EMAIL = "writer@example.com"
@@ -171,7 +172,7 @@ _COPY_ORDER = ("users", "tags", "posts", "post_tags", "audit_log")  # references
 
 async def seed(database_url: str, dsn: str, profile: Profile) -> Seeded:
     """Seed the empty database at ``database_url`` (SQLAlchemy URL; ``dsn`` for asyncpg)."""
-    settings = Settings(database_url=database_url)
+    settings = in_process(database_url)
     writer_id = await admin.create_user(
         settings, WRITER_EMAIL, "writer", "Bench Writer", None, superuser=False
     )
@@ -185,6 +186,10 @@ async def seed(database_url: str, dsn: str, profile: Profile) -> Seeded:
                 columns = list(rows[0])
                 records = [tuple(row[column] for column in columns) for row in rows]
                 await connection.copy_records_to_table(table, records=records, columns=columns)
+        # The seeded entries get their positions before anything is measured, as a
+        # running service's do within milliseconds of their commit.
+        async with sequencer_of(settings) as sequencer:
+            await sequencer.sequence()
         await connection.execute("ANALYZE")
         counts = {
             table: await connection.fetchval(f"SELECT count(*) FROM {table}")

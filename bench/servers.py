@@ -18,6 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
+from gql.settings import Settings
 from tests.support.server import AUDITQL, ROOT, free_port, wait_healthy
 
 POOL_SIZE = 32
@@ -56,6 +59,17 @@ AUDIT_SIGNING_KEY = f"ed25519:bench:{base64.b64encode(os.urandom(32)).decode()}"
 checkpoints are signed with: throwaway ones for the throwaway cluster, the same for
 every service of a run (the seeded users get their data keys at their first write, as
 users from before sealing do)."""
+
+
+def in_process(database_url: str) -> Settings:
+    """The settings of the benchmark's own writes (seeding, bulk inserts): the service's
+    keys, so that each reads what the other sealed."""
+    return Settings(
+        database_url=database_url,
+        audit_keks=SecretStr(AUDIT_KEKS),
+        audit_signing_key=SecretStr(AUDIT_SIGNING_KEY),
+    )
+
 
 NO_RATE_LIMITS = {
     # An empty budget disables the limit.

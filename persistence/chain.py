@@ -27,15 +27,16 @@ Ref: https://www.postgresql.org/docs/15/functions-info.html#FUNCTIONS-PG-SNAPSHO
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, cast
 from uuid import UUID
 
 from sqlalchemy import Connection, Table, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncResult
 from sqlalchemy.orm import Session
 
 from persistence import canonical
@@ -80,6 +81,28 @@ ORDER BY committed_at NULLS FIRST, xid, id
 _ALL = text(f"{_ENTRIES} ORDER BY committed_at NULLS FIRST, xid, created_at, id").columns(
     *ENTRY_COLUMNS
 )
+
+
+# A pass's first statement: the leader's lock, the pass's snapshot, the head, and
+# whether any entry became visible since the head's snapshot (most passes find none, and
+# end here).
+_START = text("""
+SELECT pg_try_advisory_xact_lock(:key) AS locked, pg_current_snapshot()::text AS snapshot,
+       current_setting('track_commit_timestamp') AS tracking,
+       head.position, head.chain_hash, head.snapshot AS previous,
+       head.position IS NULL OR EXISTS (
+           SELECT 1 FROM audit_log
+            WHERE xid >= CAST(CAST(pg_snapshot_xmax(CAST(head.snapshot AS pg_snapshot)) AS text)
+                              AS bigint)
+           UNION ALL
+           SELECT 1 FROM audit_log
+            WHERE xid IN (SELECT CAST(CAST(running AS text) AS bigint)
+                            FROM pg_snapshot_xip(CAST(head.snapshot AS pg_snapshot)) AS running)
+       ) AS pending
+  FROM (SELECT 1) AS one LEFT JOIN LATERAL (
+       SELECT position, chain_hash, snapshot FROM audit_chain ORDER BY position DESC LIMIT 1
+  ) AS head ON true
+""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,29 +178,25 @@ def _head(connection: Connection) -> Head:
     return Head(0, canonical.genesis(trail))
 
 
-def links(start: Head, entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def links(start: Head, entries: Iterable[Mapping[Any, Any]]) -> Iterator[dict[str, Any]]:
     """The chain rows that append ``entries`` (audit_log rows as stored, with the
     ``committed_at`` of their transaction) after ``start``, in the given order."""
-    made = []
     position, chain_hash = start.position, start.chain_hash
     for entry in entries:
         position += 1
         committed_at = entry["committed_at"] or entry["created_at"]
         entry_hash = canonical.entry_hash(entry)
         chain_hash = canonical.link(chain_hash, position, committed_at, entry_hash)
-        made.append(
-            {
-                "position": position,
-                "entry_id": entry["id"],
-                "entry_created_at": entry["created_at"],
-                "committed_at": committed_at,
-                "entry_hash": entry_hash,
-                "chain_hash": chain_hash,
-                "snapshot": None,
-                "created_at": utcnow(),
-            }
-        )
-    return made
+        yield {
+            "position": position,
+            "entry_id": entry["id"],
+            "entry_created_at": entry["created_at"],
+            "committed_at": committed_at,
+            "entry_hash": entry_hash,
+            "chain_hash": chain_hash,
+            "snapshot": None,
+            "created_at": utcnow(),
+        }
 
 
 class Sequencer:
@@ -200,6 +219,7 @@ class Sequencer:
         take the write lock at BEGIN: ``persistence.engine.writing``)."""
         self._engine = engine
         self._writer = writer or engine
+        self._held: AsyncConnection | None = None
         self._checkpointer = checkpointer
         self._interval = interval
         self.passes = 0
@@ -214,7 +234,23 @@ class Sequencer:
         await self.close()
 
     async def close(self) -> None:
+        await self._release()
         await self._engine.dispose()
+
+    async def _connection(self) -> AsyncConnection:
+        """The connection the passes run on, kept between them: a pass every 50 ms
+        would otherwise spend more on checking one out, and on setting and resetting
+        its isolation level, than on its work."""
+        if self._held is None:
+            connection = await self._engine.connect()
+            self._held = await connection.execution_options(isolation_level="REPEATABLE READ")
+        return self._held
+
+    async def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                await held.close()
 
     async def run(self) -> None:
         """Passes until cancelled. A failing pass is retried after a pause that doubles up
@@ -245,57 +281,64 @@ class Sequencer:
             await self._checkpoint_only()
             self.passes += 1
             return 0
+        connection = await self._connection()
         try:
-            async with self._engine.connect() as connection:
-                connection = await connection.execution_options(isolation_level="REPEATABLE READ")
-                async with connection.begin():
-                    made = await self._pass(connection)
+            async with connection.begin():
+                made = await self._pass(connection)
         except IntegrityError:
             # Another pass, begun on a snapshot older than ours, won; ours took the
             # same entries. Nothing was written: the next pass starts afresh.
             logger.info("audit sequencer pass lost a race; retrying")
             return 0
+        except BaseException:
+            await self._release()  # the next pass starts on a new connection
+            raise
         self.passes += 1
         self.sequenced += made
         return made
 
     async def _pass(self, connection: AsyncConnection) -> int:
-        # The snapshot of this transaction is taken by its first statement.
-        locked, snapshot, tracking = (
-            await connection.execute(
-                text(
-                    "SELECT pg_try_advisory_xact_lock(:key), pg_current_snapshot()::text,"
-                    " current_setting('track_commit_timestamp')"
-                ),
-                {"key": _LOCK},
-            )
-        ).one()
-        if not locked:
+        # One round trip: the snapshot of this transaction is taken by its first statement.
+        found = (await connection.execute(_START, {"key": _LOCK})).one()
+        if not found.locked:
             return 0
-        if tracking != "on":
+        if found.tracking != "on":
             raise TrackingOffError
-        start = await head(connection)
+        snapshot = found.snapshot
+        if found.position is None:
+            start = await head(connection)  # the genesis
+        else:
+            start = Head(found.position, found.chain_hash, found.previous)
+        end = await self._append(connection, start, snapshot) if found.pending else start
+        checkpointer = self._checkpointer
+        if checkpointer is not None and await checkpointer.due(connection, end.position):
+            await checkpointer.make(connection, end.position, end.chain_hash, "interval")
+        return end.position - start.position
+
+    async def _append(self, connection: AsyncConnection, start: Head, snapshot: str) -> Head:
+        """Link the entries that became visible since ``start``'s snapshot; the new head."""
         if start.position == 0:
-            rows = await connection.execute(_ALL)
+            rows = await connection.stream(_ALL)
         elif start.snapshot is None:
             raise RuntimeError(f"audit chain link {start.position} has no snapshot")
         else:
             previous = Snapshot.parse(start.snapshot)
-            rows = await connection.execute(
+            rows = await connection.stream(
                 _NEW_SINCE, {"xmax": previous.xmax, "running": list(previous.running)}
             )
-        made = links(start, (dict(row._mapping) for row in rows))
-        end = start
-        if made:
-            made[-1]["snapshot"] = snapshot
-            with auditing():
-                await connection.execute(_CHAIN.insert(), made)
-            self.lag = (made[-1]["created_at"] - made[-1]["committed_at"]).total_seconds()
-            end = Head(made[-1]["position"], made[-1]["chain_hash"])
-        checkpointer = self._checkpointer
-        if checkpointer is not None and await checkpointer.due(connection, end.position):
-            await checkpointer.make(connection, end.position, end.chain_hash, "interval")
-        return len(made)
+        batch: list[dict[str, Any]] = []
+        async for link in _async_links(start, rows):
+            batch.append(link)
+            if len(batch) > _CHUNK:  # a backlog is appended in batches, not held whole
+                await _insert(connection, batch[:-1])
+                batch = batch[-1:]
+        if not batch:
+            return start
+        last = batch[-1]
+        last["snapshot"] = snapshot  # where the next pass starts
+        await _insert(connection, batch)
+        self.lag = (last["created_at"] - last["committed_at"]).total_seconds()
+        return Head(last["position"], last["chain_hash"])
 
     async def _checkpoint_only(self) -> None:
         """SQLite chains inline: a pass only signs interval checkpoints, under the write
@@ -310,6 +353,19 @@ class Sequencer:
                 end = await head(connection)
                 if await checkpointer.due(connection, end.position):
                     await checkpointer.make(connection, end.position, end.chain_hash, "interval")
+
+
+async def _async_links(start: Head, rows: AsyncResult[Any]) -> AsyncIterator[dict[str, Any]]:
+    position, chain_hash = start.position, start.chain_hash
+    async for partition in rows.partitions(_CHUNK):
+        for link in links(Head(position, chain_hash), (row._mapping for row in partition)):
+            position, chain_hash = link["position"], link["chain_hash"]
+            yield link
+
+
+async def _insert(connection: AsyncConnection, made: list[dict[str, Any]]) -> None:
+    with auditing():
+        await connection.execute(_CHAIN.insert(), made)
 
 
 async def positions_of(connection: AsyncConnection, entry_ids: Sequence[UUID]) -> dict[UUID, int]:
@@ -353,4 +409,4 @@ def append_pending(session: Session) -> None:
         {**row._mapping, "committed_at": committed_at if row.id in order else None} for row in rows
     )  # an entry written before the chain began counts as committed when created
     with auditing():
-        connection.execute(_CHAIN.insert(), links(start, entries))
+        connection.execute(_CHAIN.insert(), list(links(start, entries)))

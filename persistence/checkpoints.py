@@ -164,9 +164,15 @@ class Checkpointer:
         self.key = key
         self._every_entries = every_entries
         self._every = every
+        self._last: tuple[int, datetime] | None = None
+        """The last checkpoint seen (position, when): asking the database is needed
+        only once this one says a checkpoint is due (another process may have made
+        one since)."""
 
     async def due(self, connection: AsyncConnection, position: int) -> bool:
         """Whether the head at ``position`` is due a checkpoint."""
+        if position == 0 or (self._last is not None and not self._due_after(self._last, position)):
+            return False
         last = (
             await connection.execute(
                 select(_TABLE.c.position, _TABLE.c.created_at)
@@ -174,12 +180,13 @@ class Checkpointer:
                 .limit(1)
             )
         ).first()
-        if position == 0 or (last is not None and position <= last.position):
-            return False
-        return (
-            last is None
-            or position - last.position >= self._every_entries
-            or utcnow() - last.created_at >= self._every
+        self._last = None if last is None else (last.position, last.created_at)
+        return self._last is None or self._due_after(self._last, position)
+
+    def _due_after(self, last: tuple[int, datetime], position: int) -> bool:
+        made_at_position, made_at = last
+        return position > made_at_position and (
+            position - made_at_position >= self._every_entries or utcnow() - made_at >= self._every
         )
 
     async def make(
@@ -203,6 +210,7 @@ class Checkpointer:
         }
         with auditing():
             await connection.execute(_TABLE.insert(), [row])
+        self._last = (position, made_at)
         logger.info("audit checkpoint", extra={"checkpoint": exported(row)})
         return row
 

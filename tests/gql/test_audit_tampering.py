@@ -161,7 +161,7 @@ async def _relink(trail: Trail, position: int, *, chain: bool) -> None:
         entries = [
             {**dict(row), "changes": json.loads(row["changes"])} for row in rows
         ]  # as SQLAlchemy's JSONB type reads them
-        relinked = links(Head(before["position"], before["chain_hash"]), entries)
+        relinked = list(links(Head(before["position"], before["chain_hash"]), entries))
         if not chain:  # the forged entry's own hash only; its link left wrong
             relinked = relinked[:1]
             relinked[0]["chain_hash"] = bytes(32)

@@ -9,10 +9,14 @@ import base64
 import os
 from typing import Any
 
+from sqlalchemy import select
+
 from gql.schema.ids import to_global_id
+from gql.settings import Settings
 from persistence.audit import AuditContext
 from persistence.engine import Database
 from persistence.keyring import KeyRing
+from persistence.models.audit_chain import AuditChainLink
 from persistence.personal import ERASED
 from persistence.unit_of_work import UnitOfWork
 from tests.conftest import TEST_KEKS
@@ -20,6 +24,7 @@ from tests.factories.post import create_post
 from tests.gql.conftest import Person, make_person
 from tests.gql.test_cli import auditql
 from tests.support.audit import opened_entries
+from tests.support.audit_chain import sequence, verified
 from tests.support.graphql import GraphQLClient, codes
 from tests.support.statements import count_statements
 
@@ -168,3 +173,31 @@ async def test_the_command_line_erases_and_rotates_keys(
                         keys=KeyRing.parse(f"new:{kek}"))  # fmt: skip
     [bobs] = await opened_entries(only_new, bob.user.id)
     assert bobs.changes["email"] == [None, "bob@example.com"]
+
+
+async def test_erasure_leaves_the_chain_verifying_and_its_links_unchanged(
+    client: GraphQLClient, app_database: Database, settings: Settings, admin: Person, alice: Person
+) -> None:
+    """The chain covers the sealed values: destroying the key changes no byte of it."""
+    await client.execute(UPDATE_NAME, {"id": alice.id, "name": "Renamed"}, token=alice.token)
+    await sequence(settings)
+    before = await links(app_database)
+
+    await client.execute(ERASE, {"id": alice.id}, token=admin.token)
+    await sequence(settings)
+
+    after = await links(app_database)
+    assert after[: len(before)] == before
+    assert len(after) > len(before)  # the erasure's own entries, chained after
+    report = await verified(app_database, settings)
+    assert report.ok, report.problems
+
+
+async def links(database: Database) -> list[tuple[int, bytes, bytes]]:
+    async with database.engine.connect() as connection:
+        rows = await connection.execute(
+            select(
+                AuditChainLink.position, AuditChainLink.entry_hash, AuditChainLink.chain_hash
+            ).order_by(AuditChainLink.position)
+        )
+        return [(position, bytes(entry), bytes(chain)) for position, entry, chain in rows]
