@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -105,13 +105,3 @@ def key_ring(keks: str, path: Path) -> KeyRing:
         return KeyRing.parse(keks)
     kek = key_file.load_or_create(path, _DEVELOPMENT_KEK, KeyRing.new_kek)
     return KeyRing([(_DEVELOPMENT_KEK, kek)])
-
-
-class _KeyFileSettings(Protocol):
-    @property
-    def audit_key_path(self) -> Path: ...
-
-
-def key_file_path(settings: _KeyFileSettings) -> Path:
-    """The development key file of ``settings`` (``DatabaseSettings.audit_key_path``)."""
-    return settings.audit_key_path
