@@ -45,13 +45,15 @@ CLIENT_CHECK_INTERVAL_MS = 1000
 
 
 class LockBudget:
-    """What is left of a unit of work's time in the database, in seconds."""
+    """What is left of a unit of work's time in the database, in seconds; ``binding``
+    whether that, not ``db_command_timeout``, is the running round trip's deadline."""
 
-    __slots__ = ("left", "started")
+    __slots__ = ("binding", "left", "started")
 
     def __init__(self, seconds: float) -> None:
         self.left = seconds
         self.started: float | None = None
+        self.binding = False
 
 
 class Reachability:
@@ -102,6 +104,7 @@ def apply_deadlines(
             return
         if budget.left <= 0:
             raise DatabaseTimeoutError("the unit of work spent its lock budget")
+        budget.binding = budget.left < command_timeout
         _set_timeout(conn, min(command_timeout, budget.left))
         budget.started = time.monotonic()
 
@@ -124,7 +127,11 @@ def apply_deadlines(
             driver = ctx.connection.connection.driver_connection
             if driver is not None:
                 driver.terminate()
-        if budget is not None and budget.left <= 0:
+        if budget is not None and budget.binding:
+            # The budget's deadline, not the server's silence. Its timer may fire a
+            # little before the budget reads spent (uvloop's clock is read once per
+            # loop iteration), so what passed is not measured again here.
+            budget.left = 0
             raise DatabaseTimeoutError("the unit of work spent its lock budget") from None
         reachability.failed()
         raise DatabaseUnavailableError(
