@@ -40,7 +40,7 @@ def test_a_sealed_value_opens_as_itself_under_its_user_and_column() -> None:
     token = seal(DEK, 7, "users.email", "ada@example.com")
 
     assert token.startswith("aqe1:7:")
-    assert "ada" not in token
+    assert "ada@example.com" not in token
     assert unseal(token, {7: DEK}, "users.email") == "ada@example.com"
     assert unseal(token, {}, "users.email") == ERASED  # no key: erased
     assert unseal("192.0.2.1", {}, "audit_log.ip_address") == "192.0.2.1"  # from before sealing
@@ -118,8 +118,9 @@ async def test_a_new_user_gets_a_key_and_their_values_are_stored_sealed(
         user = await create_user(uow, email="ada@example.com", full_name="Ada Lovelace")
 
     [stored] = await audit_entries(database, user.id)
-    assert "ada" not in str(stored.changes).lower()
-    assert "lovelace" not in str(stored.changes)
+    # Whole values: a short fragment like "ada" turns up in random ciphertext now and then.
+    for plain in ("ada@example.com", "Ada Lovelace", "Lovelace"):
+        assert plain not in str(stored.changes)
     assert stored.changes["is_active"] == [None, True]  # not personal: as it was
     [opened] = await opened_entries(database, user.id)
     assert opened.changes["email"] == [None, "ada@example.com"]
