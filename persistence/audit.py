@@ -209,9 +209,9 @@ def _know_keys(
     subjects of personal values; new users get theirs."""
     new, deleted = list(new), list(deleted)
     made = [values["id"] for model, values in new if issubclass(model, User)]
-    subjects = {_subject(_options(model), values) for model, values in changed}
+    subjects = {_rules(model).subject_of(values) for model, values in changed}
     subjects |= {
-        _subject(_options(model), values)
+        _rules(model).subject_of(values)
         for model, values in (*new, *deleted)
         if _holds(model, values)
     }
@@ -222,19 +222,13 @@ def _know_keys(
         sealer.prepare(connection, cast("set[int]", subjects), made)
 
 
-def _subject(options: type[AuditOptions], values: Mapping[str, Any]) -> int | None:
-    """The user whose personal values a row holds."""
-    column = options.__audit_subject__
-    return None if column is None else cast("int | None", values.get(column))
-
-
 def _holds(model: type, values: Mapping[str, Any]) -> bool:
     """Whether a row holds personal values."""
-    return any(values.get(key) is not None for key in _options(model).__audit_personal__)
+    return any(values.get(key) is not None for key in _rules(model).personal)
 
 
 def _personal_changed(obj: object) -> bool:
-    return any(history(obj, key).has_changes() for key in _options(type(obj)).__audit_personal__)
+    return any(history(obj, key).has_changes() for key in _rules(type(obj)).personal)
 
 
 def _default_value(default: Any) -> Any:
@@ -244,28 +238,20 @@ def _default_value(default: Any) -> Any:
 
 
 def _changed_keys(obj: object) -> set[str]:
-    state = inspect(obj)
-    options = _options(type(obj))
-    return {
-        attr.key
-        for attr in state.mapper.column_attrs
-        if attr.key not in options.__audit_ignored__ and history(obj, attr.key).has_changes()
-    }
+    return {key for key in _rules(type(obj)).tracked if history(obj, key).has_changes()}
 
 
 def _changes(obj: object, sealer: Sealer) -> dict[str, list[Any]]:
-    model, options, values = type(obj), _options(type(obj)), inspect(obj).dict
+    rules, values = _rules(type(obj)), inspect(obj).dict
     changes: dict[str, list[Any]] = {}
-    for attr in inspect(obj).mapper.column_attrs:
-        if not _audited(attr.key, options):
-            continue
-        change = history(obj, attr.key)
+    for key in rules.audited:
+        change = history(obj, key)
         if change.has_changes():
             old = change.deleted[0] if change.deleted else None
             new = change.added[0] if change.added else None
-            changes[attr.key] = [
-                _recorded(model, attr.key, old, values, options, sealer),
-                _recorded(model, attr.key, new, values, options, sealer),
+            changes[key] = [
+                rules.recorded(key, old, values, sealer),
+                rules.recorded(key, new, values, sealer),
             ]
     return changes
 
@@ -275,20 +261,19 @@ def _snapshot(
 ) -> dict[str, list[Any]]:
     """A created (``new``) or deleted row's audited values, as changes from or to nothing.
     ``values`` are an ORM object's loaded state or a bulk-inserted row: the same rules."""
-    options, mapper = _options(model), _mapper(model)
+    rules = _rules(model)
     snapshot = {}
-    for attr in mapper.column_attrs:
-        value = values.get(attr.key)
-        if _audited(attr.key, options) and value is not None:
-            value = _recorded(model, attr.key, value, values, options, sealer)
-            snapshot[attr.key] = [None, value] if new else [value, None]
+    for key in rules.audited:
+        value = values.get(key)
+        if value is not None:
+            value = rules.recorded(key, value, values, sealer)
+            snapshot[key] = [None, value] if new else [value, None]
     return snapshot
 
 
 def _stamped(model: type) -> tuple[str, ...]:
     """The columns a new row of ``model`` records its creator in."""
-    columns = _mapper(model).column_attrs
-    return tuple(key for key in ("created_by_id", "updated_by_id") if key in columns)
+    return _rules(model).stamped
 
 
 def _update_action(obj: object, changes: Mapping[str, list[Any]]) -> Action:
@@ -297,39 +282,67 @@ def _update_action(obj: object, changes: Mapping[str, list[Any]]) -> Action:
     return "update"
 
 
-def _audited(key: str, options: type[AuditOptions]) -> bool:
-    return (
-        key not in _BOOKKEEPING
-        and key not in options.__audit_ignored__
-        and key != getattr(options, "__audit_owner__", None)
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """How entries record a model's rows: read off its mapper and AuditOptions once."""
+
+    table: str
+    tracked: tuple[str, ...]
+    """The columns whose changes count as a change of the row (not ignored ones)."""
+    audited: tuple[str, ...]
+    """The columns whose values entries record, in column order."""
+    stamped: tuple[str, ...]
+    """The columns a new row records its creator in."""
+    redacted: frozenset[str]
+    personal: frozenset[str]
+    subject: str | None
+    entity_id: str
+    """The column an entry names its entity by: the owner's, or the row's id."""
+
+    def subject_of(self, values: Mapping[str, Any]) -> int | None:
+        """The user whose personal values a row holds."""
+        return None if self.subject is None else cast("int | None", values.get(self.subject))
+
+    def recorded(self, key: str, value: Any, values: Mapping[str, Any], sealer: Sealer) -> Any:
+        """A value as an entry records it: JSON-able, and sealed if it is personal."""
+        if value is None:
+            return None
+        if key in self.redacted:
+            return _REDACTED
+        value = _jsonable(value)
+        if key not in self.personal:
+            return value
+        return sealer.seal(self.subject_of(values), f"{self.table}.{key}", value)
+
+
+_RULES: dict[type, _Rules] = {}
+
+
+def _rules(model: type) -> _Rules:
+    rules = _RULES.get(model)
+    if rules is None:
+        rules = _RULES[model] = _read_rules(model)
+    return rules
+
+
+def _read_rules(model: type) -> _Rules:
+    options = model if issubclass(model, AuditOptions) else AuditOptions
+    owner = getattr(options, "__audit_owner__", None)
+    columns = [attr.key for attr in _mapper(model).column_attrs]
+    tracked = tuple(key for key in columns if key not in options.__audit_ignored__)
+    return _Rules(
+        table=model.__tablename__,  # type: ignore[attr-defined]
+        tracked=tracked,
+        audited=tuple(key for key in tracked if key not in _BOOKKEEPING and key != owner),
+        stamped=tuple(key for key in ("created_by_id", "updated_by_id") if key in columns),
+        redacted=options.__audit_redacted__,
+        personal=options.__audit_personal__,
+        subject=options.__audit_subject__,
+        entity_id=owner or "id",
     )
 
 
-def _options(model: type) -> type[AuditOptions]:
-    return model if issubclass(model, AuditOptions) else AuditOptions
-
-
-def _recorded(
-    model: type,
-    key: str,
-    value: Any,
-    values: Mapping[str, Any],
-    options: type[AuditOptions],
-    sealer: Sealer,
-) -> Any:
-    """A value as an entry records it: JSON-able, and sealed if it is personal."""
-    value = _jsonable(key, value, options)
-    if value is None or key not in options.__audit_personal__:
-        return value
-    where = f"{model.__tablename__}.{key}"  # type: ignore[attr-defined]
-    return sealer.seal(_subject(options, values), where, value)
-
-
-def _jsonable(key: str, value: Any, options: type[AuditOptions]) -> Any:
-    if value is None:
-        return None
-    if key in options.__audit_redacted__:
-        return _REDACTED
+def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, enum.Enum):
@@ -365,7 +378,7 @@ def _entry(
     values: Mapping[str, Any],
     changes: dict[str, list[Any]],
 ) -> dict[str, Any]:
-    owner = getattr(_options(model), "__audit_owner__", None)
+    rules = _rules(model)
     ip_address, user_agent = sealer.actor_fields(context.ip_address, context.user_agent)
     return {
         # Made here, not by the column defaults: SQLite chains the entries it wrote
@@ -374,8 +387,8 @@ def _entry(
         "created_at": utcnow(),
         "actor_id": context.actor_id,
         "action": action,
-        "entity_type": model.__tablename__,  # type: ignore[attr-defined]
-        "entity_id": str(values[owner or "id"]),
+        "entity_type": rules.table,
+        "entity_id": str(values[rules.entity_id]),
         "changes": changes,
         "request_id": context.request_id,
         "ip_address": ip_address,
