@@ -5,7 +5,10 @@ checks that they answer alike (exit 1 if not), measures both, prints the table a
 writes it to a file. With ``--scale``: reads against one process or two, on the primary
 or a replica (``bench/scale.py``), printed (written only with ``--output``). With
 ``--audit N``: the audit chain's sequencing and verification over N entries
-(``bench/audit.py``), printed likewise.
+(``bench/audit.py``), printed likewise. With ``--live``: subscriptions' delivery latency
+with and without 1,000 idle subscribers, and their memory (``bench/live.py``), printed and
+written to bench/results/live.md and live.json (with ``--small``: 20 idle subscribers and
+3 writes, printed only).
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ from pathlib import Path
 import asyncpg
 import orjson
 
-from bench import audit, bulk, check, cluster, documents, load, measure, rounds, scale
+from bench import audit, bulk, check, cluster, documents, live, load, measure, rounds, scale
+from bench.live_report import render as render_live
+from bench.live_report import to_json as live_json
 from bench.profile import FULL, SMALL, Profile
 from bench.progress import elapsed, note
 from bench.report import Results, render
 from bench.seed import seed
 from bench.servers import Endpoint, reference, running, service
+from bench.subscribers import LiveError
 
 RESULTS = Path(__file__).with_name("results")
 READ_CONNECTIONS = (1, 32)
@@ -192,10 +198,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="sequence and verify an audit trail of N entries (printed only, like --scale)",
     )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="subscriptions' delivery latency with and without 1,000 idle subscribers, and "
+        "their memory (written to bench/results/live.md and live.json; with --small: 20 "
+        "idle subscribers, printed only)",
+    )
     args = parser.parse_args(argv)
     profile = SMALL if args.small else FULL
     output = args.output or RESULTS / ("small.md" if args.small else "latest.md")
-    command = shlex.join(["uv", "run", "python", "-m", "bench", *sys.argv[1:]])
+    if args.live:
+        return _live(profile, args.output, command=_command())
+    command = _command()
     try:
         if args.audit:
             text = asyncio.run(audit.run(args.audit)).render(command)
@@ -212,6 +227,29 @@ def main(argv: list[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     note(f"written to {output}")
+    return 0
+
+
+def _command() -> str:
+    return shlex.join(["uv", "run", "python", "-m", "bench", *sys.argv[1:]])
+
+
+def _live(profile: Profile, output: Path | None, *, command: str) -> int:
+    plan = live.SMALL if profile is SMALL else live.FULL
+    try:
+        results = asyncio.run(live.run(profile, plan, command, _log_problems))
+    except LiveError as failure:
+        print(f"bench: live updates misbehaved, nothing measured: {failure}", file=sys.stderr)
+        return 1
+    text = render_live(results)
+    print(text)
+    if output is None and profile is SMALL:
+        return 0
+    output = output or RESULTS / "live.md"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    output.with_suffix(".json").write_bytes(live_json(results))
+    note(f"written to {output} and {output.with_suffix('.json').name}")
     return 0
 
 

@@ -9,6 +9,7 @@ SHA-256; the secret itself is never compared, logged or stored.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import timedelta
 from uuid import UUID
 
@@ -18,7 +19,7 @@ from persistence.base import utcnow
 from persistence.engine import Database
 from persistence.errors import ValidationError
 from persistence.models import ApiToken, User
-from persistence.repositories.api_token import ApiTokenRepository
+from persistence.repositories.api_token import ApiTokenRepository, ValidToken
 from persistence.repositories.user import UserRepository
 from persistence.security import hash_token, new_token, verify_password
 from persistence.unit_of_work import UnitOfWork
@@ -31,6 +32,13 @@ LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 async def user_of(database: Database, secret: str) -> User | None:
     """The active user ``secret`` is a valid token of; None if it is no such token."""
+    found = await token_of(database, secret)
+    return None if found is None else found.user
+
+
+async def token_of(database: Database, secret: str) -> ValidToken | None:
+    """The valid token ``secret`` is, with its active user; None if it is no such token.
+    Its use is noted (``last_used_at``, to :data:`LAST_USED_RESOLUTION`)."""
     now = utcnow()
     async with database.reader() as session:
         found = await ApiTokenRepository(session).find_valid(hash_token(secret), now)
@@ -40,7 +48,13 @@ async def user_of(database: Database, secret: str) -> User | None:
         async with UnitOfWork(database, AuditContext(actor_id=found.user.id)) as uow:
             tokens = ApiTokenRepository(uow.session)
             await tokens.update(await tokens.get_or_raise(found.token_id), {"last_used_at": now})
-    return found.user
+    return found
+
+
+async def still_valid(database: Database, token_ids: Collection[UUID]) -> dict[UUID, User]:
+    """Of these tokens, those still valid, with their users as they are now."""
+    async with database.reader() as session:
+        return await ApiTokenRepository(session).still_valid(token_ids, utcnow())
 
 
 async def check_credentials(database: Database, email: str, password: str) -> User | None:

@@ -87,6 +87,15 @@ class UnauthenticatedError(ClientError):
         super().__init__(message)
 
 
+class NotFoundError(ClientError):
+    """No such object, or none the viewer may see: the two are not told apart."""
+
+    code = "NOT_FOUND"
+
+    def __init__(self, message: str = "There is no such object that you may see.") -> None:
+        super().__init__(message)
+
+
 class NotAllowedError(ClientError):
     code = "FORBIDDEN"
 

@@ -134,6 +134,52 @@ class Settings(DatabaseSettings):
         "redis://host:6379/0 (shared by every API process)",
     )
 
+    live_updates: bool = Field(
+        True,
+        description="serve GraphQL subscriptions over WebSocket (graphql-transport-ws) on "
+        "the GraphQL path",
+    )
+    ws_max_subscriptions_per_connection: int = Field(
+        10, ge=1, description="subscriptions one WebSocket connection may run at once"
+    )
+    ws_max_subscriptions_per_token: int = Field(
+        50,
+        ge=1,
+        description="subscriptions one bearer token may run at once, over all its "
+        "connections to one process (anonymous ones: per client address)",
+    )
+    ws_max_message_bytes: int = Field(
+        65_536,
+        ge=1024,
+        description="largest WebSocket message accepted (closed with 1009 above it)",
+    )
+    ws_init_timeout_seconds: float = Field(
+        5.0, gt=0, description="how long a new WebSocket may take to send connection_init"
+    )
+    ws_idle_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="how long a WebSocket without a running subscription may stay silent",
+    )
+    ws_buffer_events: int = Field(
+        1000,
+        ge=1,
+        description="events one subscription may fall behind by; past it, its connection "
+        "is closed with 1013 and the client resumes from its last cursor",
+    )
+    live_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="how often live updates read the audit trail without being woken "
+        "(a missed NOTIFY, another process's SQLite commit)",
+    )
+    live_recheck_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="how often WebSocket connections' tokens are checked again: a revoked "
+        "token or deactivated user stops receiving within it",
+    )
+
     @field_validator("trusted_documents")
     @classmethod
     def _readable_manifest(cls, value: Path | None) -> Path | None:

@@ -43,6 +43,7 @@ from persistence import canonical
 from persistence.base import utcnow
 from persistence.checkpoints import Checkpointer
 from persistence.errors import transient_fault
+from persistence.feed import CHANNEL
 from persistence.models.audit_chain import AuditChainLink, AuditTrail
 from persistence.models.audit_log import AuditLog
 from persistence.write_guard import auditing
@@ -51,6 +52,8 @@ logger = logging.getLogger("auditql.audit.chain")
 
 PENDING = "auditql.audit_pending"
 """``Session.info`` key: the ids of the entries this SQLite unit of work wrote."""
+CHAINED = "auditql.audit_chained"
+"""``Session.info`` key: this SQLite unit of work chained entries before its COMMIT."""
 
 _LOCK = 0x6175_6469_7471_6C31  # "auditql1": the sequencer's advisory lock key
 _MAX_PAUSE = 5.0
@@ -103,6 +106,9 @@ SELECT pg_try_advisory_xact_lock(:key) AS locked, pg_current_snapshot()::text AS
        SELECT position, chain_hash, snapshot FROM audit_chain ORDER BY position DESC LIMIT 1
   ) AS head ON true
 """)
+
+
+_ANNOUNCE = text("SELECT pg_notify(:channel, :head)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +343,8 @@ class Sequencer:
         last = batch[-1]
         last["snapshot"] = snapshot  # where the next pass starts
         await _insert(connection, batch)
+        # Heard by live updates when this pass commits (persistence.feed).
+        await connection.execute(_ANNOUNCE, {"channel": CHANNEL, "head": str(last["position"])})
         self.lag = (last["created_at"] - last["committed_at"]).total_seconds()
         return Head(last["position"], last["chain_hash"])
 
@@ -390,6 +398,7 @@ def append_pending(session: Session) -> None:
     pending: list[UUID] = session.info.pop(PENDING, [])
     if not pending:
         return
+    session.info[CHAINED] = True
     connection = session.connection()
     start = _head(connection)
     order = {entry_id: index for index, entry_id in enumerate(pending)}

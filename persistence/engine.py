@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
@@ -202,6 +202,9 @@ class Database:
     keys: KeyRing | None = None
     """The KEKs personal audit values are sealed under (:mod:`persistence.keyring`);
     a unit of work that has a value to seal fails without them."""
+    commit_hooks: list[Callable[[], None]] = field(default_factory=list)
+    """Called after each commit of a unit of work that chained its audit entries
+    itself (SQLite, :func:`persistence.chain.append_pending`): live updates wake on it."""
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:

@@ -70,6 +70,12 @@ class DatabaseSettings(BaseSettings):
         description="how long a read with a consistency token waits for a replica to "
         "replay it before reading from the primary",
     )
+    database_listen_url: str | None = Field(
+        None,
+        description="the primary itself, for live updates' LISTEN connection, when "
+        "AUDITQL_DATABASE_URL points at a transaction-pooling PgBouncer (default: "
+        "AUDITQL_DATABASE_URL, or polling behind PgBouncer)",
+    )
     db_pgbouncer: bool = Field(
         False,
         description="the URLs point at PgBouncer in transaction pooling mode: no "

@@ -23,6 +23,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.audit import AUDIT_CONTEXT, AuditContext
+from persistence.chain import CHAINED
 from persistence.deadlines import BUDGET, LockBudget
 from persistence.engine import Database
 from persistence.errors import InvalidReferenceError, translate
@@ -73,6 +74,9 @@ class UnitOfWork:
                     await self._raise_translated(commit_exc)
                     raise
                 await self._note_commit_position()
+                if session.info.get(CHAINED):
+                    for hook in self._database.commit_hooks:
+                        hook()
             else:
                 await session.rollback()
                 if isinstance(exc, Exception):

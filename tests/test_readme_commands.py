@@ -138,6 +138,9 @@ TABLE: dict[str, dict[str, Outcome]] = {
         "uv run python -m bench --audit 1000000": NotRun(
             "about 3 minutes of both cores; the README gives its figures"
         ),
+        "uv run python -m bench --live": NotRun(
+            "about 2.5 minutes of both cores, 1,000 WebSockets; the README gives its figures"
+        ),
         "uv run python -m bench --scale": NotRun(
             "a benchmark of several minutes that needs two idle cores; it asserts nothing"
         ),

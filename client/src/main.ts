@@ -11,6 +11,7 @@ import { apolloCache } from "./scenarios/apollo.js";
 import { conflict } from "./scenarios/conflict.js";
 import { history } from "./scenarios/history.js";
 import { listPosts } from "./scenarios/listing.js";
+import { liveComments } from "./scenarios/live.js";
 import { login } from "./scenarios/login.js";
 import type { Run, Scenario } from "./scenarios/run.js";
 import { urqlQuery } from "./scenarios/urql.js";
@@ -22,6 +23,7 @@ const scenarios: [string, Scenario][] = [
   ["history", history],
   ["apollo", apolloCache],
   ["urql", urqlQuery],
+  ["live", liveComments],
 ];
 
 const url = process.argv[2] ?? process.env.AUDITQL_URL ?? "http://127.0.0.1:8000/graphql";

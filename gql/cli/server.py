@@ -145,5 +145,11 @@ def _config(
         # Longer than a load balancer's idle timeout (60 s on many), so the server never
         # closes a connection the balancer is about to reuse (which clients see as 502s).
         timeout_keep_alive=settings.keep_alive_seconds,
+        # Subscriptions (gql.live): larger messages are refused with 1009; a peer that
+        # stops answering pings is dropped.
+        ws="websockets-sansio" if settings.live_updates else "none",
+        ws_max_size=settings.ws_max_message_bytes,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
         **more,
     )

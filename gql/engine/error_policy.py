@@ -43,12 +43,22 @@ class ErrorPolicy(SchemaExtension):
     (:mod:`gql.engine.redaction`)."""
 
     def on_operation(self) -> Iterator[None]:
+        self._streamed = False
         yield
-        execution = self.execution_context
-        result = execution.result
+        if not self._streamed:  # a stream's results were each presented as they went
+            self._present_errors(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each result of a subscription, as it is sent."""
+        self._streamed = True
+        self._present_errors(result)
+        yield
+
+    def _present_errors(self, result: Any) -> None:
         errors = getattr(result, "errors", None)
         if not errors:
             return
+        execution = self.execution_context
         context = execution.context
         request_id = getattr(context, "request_id", None)
         names: SchemaNames | None = getattr(execution.schema, "redaction", None)
@@ -60,7 +70,7 @@ class ErrorPolicy(SchemaExtension):
                 message = names.redact(error, message, known)
             return self._present(error, request_id, code, message)
 
-        result.errors = [present(error) for error in errors]  # type: ignore[union-attr]
+        result.errors = [present(error) for error in errors]
         _set_status(getattr(context, "response", None), errors)
 
     def _present(

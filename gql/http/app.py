@@ -6,22 +6,28 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
+import graphql
+import graphql.utilities
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from gql.engine.operation_log import OperationLog
@@ -44,6 +50,8 @@ from gql.http.request_id import RequestIdMiddleware, current_request_id
 from gql.http.responses import error_response
 from gql.http.turns import FairTurns, FairTurnsMiddleware
 from gql.http.unexpected import UnexpectedErrorMiddleware
+from gql.live.hub import Live
+from gql.live.transport import LiveConnection, TextFrames
 from gql.schema.build import build_schema
 from gql.schema.context import Context
 from gql.schema.loaders import Loaders
@@ -57,7 +65,11 @@ CONSISTENCY_HEADER = "X-Consistency-Token"
 
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view, with refusals and authentication in front and our
-    context; every refusal is a GraphQL error body."""
+    context; every refusal is a GraphQL error body. Subscriptions run over WebSocket on
+    the same path (:mod:`gql.live.transport`)."""
+
+    graphql_transport_ws_handler_class = LiveConnection
+    websocket_adapter_class = TextFrames
 
     def __init__(self, settings: Settings, metrics: Metrics, documents: PersistedDocuments) -> None:
         super().__init__(
@@ -66,11 +78,18 @@ class GraphQLApp(GraphQL[Context, None]):
             # Queries only (never mutations); in production, only documents the server
             # holds (gql.http.persisted).
             allow_queries_via_get=True,
+            # graphql-transport-ws only: the legacy graphql-ws protocol stays off.
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL] if settings.live_updates else [],
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+            allowed_origins=settings.cors_allowed_origins,
         )
         self.settings = settings
         self.documents = documents
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._handshake(scope, receive, send)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -81,6 +100,18 @@ class GraphQLApp(GraphQL[Context, None]):
             or await self._serve(request)
         )
         await response(scope, receive, send)
+
+    async def _handshake(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket handshake spends one request of its address's rate limit (429
+        when it has none left); the connection signs in with ``connection_init``."""
+        current_request_id.set(uuid.uuid4().hex)
+        websocket = WebSocket(scope, receive, send)
+        limiter: RateLimiter = websocket.app.state.rate_limiter
+        retry_after = await limiter.admit(None, client_address(websocket))
+        if retry_after is not None:
+            await websocket.send_denial_response(error_response(RateLimitedError(retry_after), 429))
+            return
+        await super().__call__(scope, receive, send)
 
     async def _refusal(self, request: Request) -> Response | None:
         """A response refusing the request at once, if it must be: not JSON, or over its
@@ -140,15 +171,19 @@ class GraphQLApp(GraphQL[Context, None]):
         data = await super().parse_http_body(request)
         if isinstance(data, list):
             return data  # refused as a batch by strawberry
-        self._check_size(data.query)
+        self.check_size(data.query)
         query = await self.documents.document(
             data.query, data.extensions, is_get=request.method == "GET"
         )
         if query is not data.query:  # named by hash: the stored document
-            self._check_size(query)
+            self.check_size(query)
+        if _subscription(query, data.operation_name):
+            raise BadRequestError(
+                "Subscriptions run over WebSocket (graphql-transport-ws) on this path."
+            )
         return dataclasses.replace(data, query=query)
 
-    def _check_size(self, query: str | None) -> None:
+    def check_size(self, query: str | None) -> None:
         limit = self.settings.max_document_bytes
         # Each character is at least a byte: a long string needs no encoding.
         if query is not None and (len(query) > limit or len(query.encode()) > limit):
@@ -157,11 +192,16 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Any, response: Any) -> Context:
         database: Database = request.app.state.database
         reads = None
-        if database.replicas is not None and not getattr(request.state, "primary_only", False):
+        websocket = isinstance(request, WebSocket)
+        if (
+            database.replicas is not None
+            and not websocket  # a subscription reads each event once committed: the primary
+            and not getattr(request.state, "primary_only", False)
+        ):
             token = decode_token(request.headers.get(CONSISTENCY_HEADER))
             reads = RequestReads(database.reader, database.replicas, token)
             database = dataclasses.replace(database, reader=reads)
-        viewer = request.state.viewer
+        viewer = getattr(request.state, "viewer", None)  # a WebSocket signs in later
         context = Context(
             settings=self.settings,
             database=database,
@@ -171,8 +211,9 @@ class GraphQLApp(GraphQL[Context, None]):
             request_id=current_request_id.get() or "-",
             client_address=client_address(request),
             user_agent=(request.headers.get("user-agent") or "")[:512] or None,
-            response=response,
+            response=None if websocket else response,
             reads=reads,
+            live=request.app.state.live,
         )
         request.state.context = context
         return context
@@ -195,7 +236,7 @@ class GraphQLApp(GraphQL[Context, None]):
         return super().should_render_graphql_ide(request) and params.get("extensions") is None
 
     async def render_graphql_ide(self, request: Any) -> Response:
-        return playground.render_page()
+        return playground.render_page(host=request.headers.get("host"))
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson is several times faster, but refuses a lone surrogate ("\\ud800"),
@@ -212,6 +253,19 @@ class GraphQLApp(GraphQL[Context, None]):
         return orjson.dumps(data)
 
 
+def _subscription(query: str | None, operation_name: str | None) -> bool:
+    """Whether the operation to run is a subscription (which HTTP does not serve). Only a
+    document that says so is parsed here; a malformed one is left to GraphQL to refuse."""
+    if query is None or "subscription" not in query:
+        return False
+    try:
+        document = graphql.parse(query)
+    except graphql.GraphQLError:
+        return False
+    operation = graphql.utilities.get_operation_ast(document, operation_name)
+    return operation is not None and operation.operation is graphql.OperationType.SUBSCRIPTION
+
+
 def _replica_failed(request: Request, response: Response) -> bool:
     """The request read from a replica and was answered 503: the replica stopped
     answering under it (or the primary did, and the retry will say so again)."""
@@ -225,7 +279,7 @@ def _replica_failed(request: Request, response: Response) -> bool:
     return True
 
 
-def client_address(request: Request) -> str:
+def client_address(request: HTTPConnection) -> str:
     """The caller's address: the peer's, or the forwarded one when uvicorn was told to
     trust the proxy that sent it (AUDITQL_TRUST_PROXY_HEADERS, AUDITQL_TRUSTED_PROXIES)."""
     return request.client.host if request.client else "unknown"
@@ -257,6 +311,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if database.replicas is not None:
             metrics.watch_replicas(database.replicas)
             background.append(asyncio.create_task(database.replicas.watch()))
+        app.state.live = live = Live(settings, database) if settings.live_updates else None
+        if live is not None:
+            metrics.watch_live(live)
+            background.append(asyncio.create_task(live.run()))
         sequencer = sequencer_of(settings) if settings.audit_sequencer else None
         if sequencer is not None:
             metrics.watch_sequencer(sequencer)
@@ -292,12 +350,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         TrustedDocuments.load(settings.trusted_documents) if settings.trusted_documents else None,
         get_needs_known=not settings.is_development,
     )
+    graphql = GraphQLApp(settings, metrics, documents)
     routes: list[BaseRoute] = [
-        Route("/graphql", GraphQLApp(settings, metrics, documents), methods=["GET", "POST"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics.endpoint),
     ]
+    if settings.live_updates:
+        routes.append(WebSocketRoute("/graphql", graphql))
     if settings.is_development:
         routes.append(Mount("/graphql/assets", app=playground.assets_app()))
     middleware = [

@@ -10,6 +10,7 @@ from gql.errors import database_fault, log_database_fault
 from gql.http.request_id import current_request_id
 from persistence.engine import Database
 from persistence.models import User
+from persistence.repositories.api_token import ValidToken
 
 
 class InvalidTokenError(Exception):
@@ -20,19 +21,25 @@ async def authenticate(database: Database, authorization: str | None) -> User | 
     """The user the header identifies; None without a header. Raises InvalidTokenError,
     or a ClientError with status 503 (SERVICE_UNAVAILABLE or TIMEOUT) when the database
     could not say."""
+    found = await authenticate_token(database, authorization)
+    return None if found is None else found.user
+
+
+async def authenticate_token(database: Database, authorization: str | None) -> ValidToken | None:
+    """:func:`authenticate`, with the token's id."""
     if authorization is None:
         return None
     scheme, _, secret = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise InvalidTokenError
     try:
-        user = await tokens.user_of(database, secret.strip())
+        found = await tokens.token_of(database, secret.strip())
     except Exception as exc:
         refusal = database_fault(exc)
         if refusal is None:
             raise
         log_database_fault(exc, "authentication", current_request_id.get())
         raise refusal from exc
-    if user is None:
+    if found is None:
         raise InvalidTokenError
-    return user
+    return found

@@ -13,6 +13,10 @@
 - with the audit sequencer in this process: ``auditql_audit_sequencer_passes_total``,
   ``auditql_audit_sequenced_entries_total`` and ``auditql_audit_sequencer_lag_seconds``
   (from the commit of the newest entry its last pass took to that pass; PostgreSQL)
+- with live updates: ``auditql_live_connections``, ``auditql_live_subscriptions``,
+  ``auditql_live_events_delivered_total``, ``auditql_live_events_dropped_total`` and
+  ``auditql_live_delivery_lag_seconds`` (a histogram: from an event's commit to the
+  moment it was sent)
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql.live.hub import Live
 from persistence.chain import Sequencer
 from persistence.replicas import ReplicaSet
 from persistence.security import TOKEN_PREFIX
@@ -79,6 +84,16 @@ class Metrics:
 
     def watch_sequencer(self, sequencer: Sequencer) -> None:
         self.registry.register(_SequencerCollector(sequencer))
+
+    def watch_live(self, live: Live) -> None:
+        self.registry.register(_LiveCollector(live))
+        lag = Histogram(
+            "auditql_live_delivery_lag_seconds",
+            "From an event's commit to its delivery to a subscriber.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        live.observe_lag = lag.observe
 
     async def endpoint(self, _request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
@@ -137,6 +152,28 @@ class _SequencerCollector(Collector):
                 "From the commit of the newest entry the last pass took to that pass.",
                 value=sequencer.lag,
             )
+
+
+class _LiveCollector(Collector):
+    def __init__(self, live: Live) -> None:
+        self._live = live
+
+    def collect(self) -> Iterator[Metric]:
+        live = self._live
+        yield GaugeMetricFamily(
+            "auditql_live_connections", "Open WebSocket connections.", value=live.connections
+        )
+        yield GaugeMetricFamily(
+            "auditql_live_subscriptions", "Subscriptions running.", value=live.bus.subscriptions
+        )
+        yield CounterMetricFamily(
+            "auditql_live_events_delivered", "Events sent to subscribers.", value=live.delivered
+        )
+        yield CounterMetricFamily(
+            "auditql_live_events_dropped",
+            "Events subscribers that fell behind never received (they resume by cursor).",
+            value=live.bus.dropped,
+        )
 
 
 def route_of(path: str) -> str:

@@ -8,13 +8,15 @@ In development ``auditql serve`` installs them itself when they are missing
 
 GraphiQL stays on 4.x, the last major that ships a self-contained UMD bundle (5.x is
 ESM and monaco-based and would need a bundler), with React 18, the last React with UMD
-builds: three script tags, no build step.
+builds: three script tags, no build step. The bundle includes the graphql-ws client, so
+subscriptions run over WebSocket on the same path with nothing more to serve.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
 import shlex
 import threading
 from pathlib import Path
@@ -44,12 +46,18 @@ _ASSETS = (
 _MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 _CACHE = {"Cache-Control": "public, max-age=31536000, immutable"}
 # Everything the page loads comes from this origin; GraphiQL styles elements inline and
-# its CSS embeds fonts and icons as data: URIs.
+# its CSS embeds fonts and icons as data: URIs. Subscriptions connect to ws: or wss: of
+# the page's own host, named outright: 'self' covers them only since Chrome 71 and
+# Safari 16.
+# Ref: https://developer.mozilla.org/en-US/docs/Web/HTTP/Reference/Headers/Content-Security-Policy/connect-src
 _CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'{websockets}; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+# A Host header as browsers send it: a name or an IPv4 address, or an [IPv6] address,
+# with an optional port. Anything else names no WebSocket source in the policy.
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def _installed_version(package: str) -> str | None:
@@ -111,7 +119,12 @@ _PAGE = """<!doctype html>
 <body>
   <div id="graphiql">Loading GraphiQL…</div>
   <script>
-    const fetcher = GraphiQL.createFetcher({{ url: {endpoint} }});
+    const url = new URL({endpoint}, location.href);
+    const websocket = new URL(url);
+    websocket.protocol = location.protocol.replace("http", "ws");
+    // Subscriptions go over WebSocket (graphql-transport-ws); the Headers tab becomes the
+    // connection_init payload, so the same {{"Authorization": ...}} signs them in.
+    const fetcher = GraphiQL.createFetcher({{ url: url.href, subscriptionUrl: websocket.href }});
     ReactDOM.createRoot(document.getElementById("graphiql")).render(
       React.createElement(GraphiQL, {{
         fetcher,
@@ -130,7 +143,8 @@ _PAGE = """<!doctype html>
 _DEFAULT_QUERY = """\
 # Sign in: paste a token into Headers below,
 #   {"Authorization": "Bearer aq_..."}
-# then run the query with Ctrl-Enter.
+# then run the query with Ctrl-Enter. Subscriptions run too, e.g.
+#   subscription { commentAdded(postId: "...") { cursor comment { body } } }
 {
   viewer {
     username
@@ -181,8 +195,16 @@ def _script_literal(value: str) -> str:
     return json.dumps(value).replace("<", "\\u003c")
 
 
-def render_page(graphql_path: str = "/graphql") -> HTMLResponse:
-    """The GraphiQL page; its fetcher POSTs JSON to ``graphql_path``."""
+def _policy(host: str | None) -> str:
+    """The page's Content-Security-Policy, for a page asked for at ``host`` (the Host header)."""
+    websockets = f" ws://{host} wss://{host}" if host and _HOST.fullmatch(host) else ""
+    return _CSP.format(websockets=websockets)
+
+
+def render_page(graphql_path: str = "/graphql", host: str | None = None) -> HTMLResponse:
+    """The GraphiQL page; its fetcher POSTs JSON to ``graphql_path`` and subscribes over
+    WebSocket at the same URL (ws: or wss:). ``host``, the request's Host header, is the
+    WebSocket host its policy lets the page connect to."""
     if install.installing(PLAYGROUND_DIR) or not assets_available():
         return _unavailable_page()
     base = graphql_path.rstrip("/") + "/assets/"
@@ -198,4 +220,4 @@ def render_page(graphql_path: str = "/graphql") -> HTMLResponse:
         endpoint=_script_literal(graphql_path),
         default_query=_script_literal(_DEFAULT_QUERY),
     )
-    return HTMLResponse(body, headers={"Content-Security-Policy": _CSP})
+    return HTMLResponse(body, headers={"Content-Security-Policy": _policy(host)})

@@ -25,6 +25,7 @@ from gql.engine.document_limits import document_limits
 from gql.engine.error_policy import ErrorPolicy
 from gql.engine.execution import lean_execution
 from gql.engine.redaction import SchemaNames
+from gql.live.transport import WebSocketOperations
 from gql.schema import resolvers
 from gql.schema.entities import discover, entities
 from gql.schema.lifecycle import lifecycle_fields
@@ -73,6 +74,9 @@ def build_schema(
     derived_mutations, derived_queries = lifecycle_fields(defined)
     query = merge_types("Query", (*queries, *derived_queries))
     mutation = merge_types("Mutation", (*mutations, *derived_mutations))
+    subscription = merge_types(
+        "Subscription", tuple(m.Subscription for m in modules if hasattr(m, "Subscription"))
+    )
     extensions: list[type[SchemaExtension] | Any] = [
         # Parsing and validating a document costs more than running a small one: both
         # are done once per distinct document (bounded LRU caches, shared by requests).
@@ -81,6 +85,7 @@ def build_schema(
         ErrorPolicy,
         *document_limits(settings),
         cost_limit(settings.max_objects),
+        WebSocketOperations,
     ]
     if not settings.is_development:
         # Clients get the schema from schema.graphql, not from a production server.
@@ -88,6 +93,7 @@ def build_schema(
     schema = Schema(
         query=query,
         mutation=mutation,
+        subscription=subscription,
         types=[found.graphql_type for found in entities()],
         extensions=extensions,
         config=StrawberryConfig(

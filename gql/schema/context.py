@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from gql.errors import UnauthenticatedError
 from gql.http.rate_limit import RateLimiter
+from gql.live.hub import Channel, Live
 from gql.schema.loaders import Loaders
 from gql.settings import Settings
 from persistence.audit import AuditContext
@@ -34,6 +35,10 @@ class Context:
     # Where this request's reads go, with replicas (persistence.replicas).
     reads: RequestReads | None = None
     units: list[UnitOfWork] = field(default_factory=list)
+    live: Live | None = None
+    """This process's live updates (None: off)."""
+    channel: Channel | None = None
+    """Over a WebSocket, once signed in: the connection's standing (:mod:`gql.live.hub`)."""
 
     def require_viewer(self) -> User:
         """The signed-in user; anonymous requests fail before touching the database."""

@@ -27,7 +27,7 @@ from tests.support.replication import replica_state, replicated, wait_for
 from tests.support.server import AUDITQL, ROOT, Server, serving
 
 CLIENT = ROOT / "client"
-SCENARIOS = ["login", "posts", "conflict", "history", "apollo", "urql"]
+SCENARIOS = ["login", "posts", "conflict", "history", "apollo", "urql", "live"]
 VITE_ORIGIN = "http://localhost:5173"
 BUILD = "npm --prefix client run build"
 _SERVE = re.compile(r"((?:AUDITQL_\w+=\S+ )*)uv run auditql serve")

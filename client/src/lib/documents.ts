@@ -86,3 +86,18 @@ export const Viewer = graphql(`
     viewer { id username }
   }
 `);
+
+export const CreateComment = graphql(`
+  mutation CreateComment($input: CreateCommentInput!) {
+    createComment(input: $input) {
+      ... on CommentSuccess { comment { id body } }
+      ... on Error { code message }
+    }
+  }
+`);
+
+export const CommentAdded = graphql(`
+  subscription CommentAdded($postId: ID!, $after: String) {
+    commentAdded(postId: $postId, after: $after) { cursor comment { id body createdBy { username } } }
+  }
+`);

@@ -17,6 +17,6 @@ interface FormattedError {
   readonly extensions?: { readonly [key: string]: unknown } | undefined;
 }
 
-function formatErrors(errors: readonly FormattedError[]): string {
+export function formatErrors(errors: readonly FormattedError[]): string {
   return errors.map((error) => `${error.message} [${String(error.extensions?.code ?? "no code")}]`).join("; ");
 }

@@ -35,7 +35,7 @@ class AuditLogFilter:
     until: datetime | None = strawberry.field(default=None, description="Before (UTC).")
 
 
-def _entity_key(global_id: strawberry.ID) -> str:
+def entity_key(global_id: strawberry.ID) -> str:
     """The stored entity id behind a global id: a user's integer, else a dashed UUID."""
     type_name, _ = parse_global_id(global_id, "entityId")
     if type_name == "User":
@@ -61,7 +61,7 @@ class Query:
         where = AuditLogRepository.criteria(
             actor_id=int_key(f.actor_id, "User", "actorId") if f.actor_id is not None else None,
             entity_type=filter_text(f.entity_type, "filter.entityType"),
-            entity_id=_entity_key(f.entity_id) if f.entity_id is not None else None,
+            entity_id=entity_key(f.entity_id) if f.entity_id is not None else None,
             action=f.action.value if f.action is not None else None,
             since=f.since,
             until=f.until,

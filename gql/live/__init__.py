@@ -1,0 +1,1 @@
+"""Live updates: GraphQL subscriptions fed by the committed audit trail."""

@@ -1,0 +1,160 @@
+"""What wakes this process's live updates, and the read that follows each wake-up.
+
+The :class:`Listener` reads the committed trail after the bus's head
+(:func:`persistence.feed.read_after`) and publishes it, whenever it is woken:
+
+- PostgreSQL: by the sequencer's ``NOTIFY`` (:data:`persistence.feed.CHANNEL`), heard
+  on a connection of its own, straight to the primary (``LISTEN`` does not survive a
+  transaction-pooling PgBouncer: ``AUDITQL_DATABASE_LISTEN_URL``). A lost connection
+  is made again, and the read that follows fills the gap from the trail;
+- SQLite: by this process's own commits (units of work chain their entries inline);
+- and, on either, every ``poll`` seconds, in case a wake-up was missed (another
+  process's commit on SQLite, a listener still reconnecting).
+
+One read per wake-up serves every subscriber of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gql.live.bus import Bus
+from persistence.engine import Database
+from persistence.errors import transient_fault
+from persistence.feed import BATCH, CHANNEL, head_position, read_after
+
+logger = logging.getLogger("auditql.live")
+
+_MAX_PAUSE = 5.0
+_HEARTBEAT = 10.0
+"""Seconds between checks that a quiet listening connection is still answered."""
+
+
+class Listener:
+    def __init__(
+        self,
+        database: Database,
+        bus: Bus,
+        *,
+        reads: AsyncEngine,
+        listen: str | None,
+        poll: float,
+    ) -> None:
+        """``reads``: an engine of its own to read the trail with (its statements are no
+        request's, and wait for none of their connections); ``listen``: the PostgreSQL
+        server to LISTEN on (an asyncpg DSN), None to rely on polls and this process's
+        commits."""
+        self._database = database
+        self._reads = reads
+        self._bus = bus
+        self._listen = listen
+        self._poll = poll
+        self._wake = asyncio.Event()
+        self.listening = False
+        self.reads = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Read and publish after every wake-up, until cancelled."""
+        self._database.commit_hooks.append(self.wake)
+        listening = asyncio.create_task(self._keep_listening()) if self._listen else None
+        try:
+            await self._start()
+            while True:
+                # asyncio.timeout, not wait_for: in Python 3.11, wait_for may swallow
+                # the task's cancellation when the wake-up comes at the same moment.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll):
+                        await self._wake.wait()
+                self._wake.clear()
+                await self._read()
+        finally:
+            self._database.commit_hooks.remove(self.wake)
+            if listening is not None:
+                listening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listening
+
+    async def _start(self) -> None:
+        """Begin at the head: a subscriber asks for older events with a cursor."""
+        pause = 0.1
+        while True:
+            try:
+                async with self._connect() as connection:
+                    self._bus.head = await head_position(connection)
+                return
+            except Exception as exc:
+                _log_failure(exc, "live updates cannot read the audit trail yet")
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _MAX_PAUSE)
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                async with self._connect() as connection:
+                    events = await read_after(connection, self._bus.head)
+                self.reads += 1
+                self._bus.publish(events)
+                if len(events) < BATCH:
+                    return
+        except Exception as exc:
+            # The next wake-up (the poll at the latest) reads from the same head.
+            _log_failure(exc, "live updates could not read the audit trail")
+
+    def _connect(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return self._reads.connect()
+
+    async def _keep_listening(self) -> None:
+        """LISTEN on a connection of its own; again after losing it (the wake-up that
+        follows reads whatever was announced meanwhile)."""
+        assert self._listen is not None
+        pause = 0.1
+        while True:
+            try:
+                raw = await asyncpg.connect(self._listen, timeout=_HEARTBEAT / 2)
+            except Exception as exc:
+                _log_failure(exc, "live updates cannot LISTEN yet; retrying")
+            else:
+                try:
+                    lost = asyncio.Event()
+                    raw.add_termination_listener(lambda _connection, lost=lost: lost.set())
+                    await raw.add_listener(CHANNEL, self._notified)
+                    self.listening, pause = True, 0.1
+                    self.wake()
+                    await self._until_lost(raw, lost)
+                except Exception as exc:
+                    _log_failure(exc, "live updates lost their LISTEN connection; reconnecting")
+                finally:
+                    self.listening = False
+                    raw.terminate()  # at once, even when cancelled: nothing to say to it
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _MAX_PAUSE)
+
+    @staticmethod
+    async def _until_lost(raw: Any, lost: asyncio.Event) -> None:
+        """Return when the connection ends, or stops answering (a frozen server, a
+        partition: nothing would tell a connection that only listens)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_HEARTBEAT):
+                    await lost.wait()
+                return
+            await raw.fetchval("SELECT 1", timeout=_HEARTBEAT / 2)
+
+    def _notified(self, *_args: object) -> None:
+        self.wake()
+
+
+def _log_failure(exc: Exception, what: str) -> None:
+    if transient_fault(exc) is not None or isinstance(exc, OSError | TimeoutError):
+        logger.warning("%s: %s", what, type(exc).__name__)
+    else:
+        logger.error("%s", what, exc_info=exc)
