@@ -32,6 +32,8 @@ from persistence.feed import BATCH, CHANNEL, head_position, read_after
 logger = logging.getLogger("auditql.live")
 
 _MAX_PAUSE = 5.0
+_READING = "read the audit trail"
+_LISTENING = "listen for new positions"
 _HEARTBEAT = 10.0
 """Seconds between checks that a quiet listening connection is still answered."""
 
@@ -56,8 +58,7 @@ class Listener:
         self._listen = listen
         self._poll = poll
         self._wake = asyncio.Event()
-        self.listening = False
-        self.reads = 0
+        self._failing: set[str] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -90,9 +91,10 @@ class Listener:
             try:
                 async with self._connect() as connection:
                     self._bus.head = await head_position(connection)
+                self._recovered(_READING)
                 return
             except Exception as exc:
-                _log_failure(exc, "live updates cannot read the audit trail yet")
+                self._failed(exc, _READING)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _MAX_PAUSE)
 
@@ -101,13 +103,14 @@ class Listener:
             while True:
                 async with self._connect() as connection:
                     events = await read_after(connection, self._bus.head)
-                self.reads += 1
                 self._bus.publish(events)
                 if len(events) < BATCH:
-                    return
+                    break
         except Exception as exc:
             # The next wake-up (the poll at the latest) reads from the same head.
-            _log_failure(exc, "live updates could not read the audit trail")
+            self._failed(exc, _READING)
+        else:
+            self._recovered(_READING)
 
     def _connect(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         return self._reads.connect()
@@ -121,19 +124,19 @@ class Listener:
             try:
                 raw = await asyncpg.connect(self._listen, timeout=_HEARTBEAT / 2)
             except Exception as exc:
-                _log_failure(exc, "live updates cannot LISTEN yet; retrying")
+                self._failed(exc, _LISTENING)
             else:
                 try:
                     lost = asyncio.Event()
                     raw.add_termination_listener(lambda _connection, lost=lost: lost.set())
                     await raw.add_listener(CHANNEL, self._notified)
-                    self.listening, pause = True, 0.1
+                    pause = 0.1
+                    self._recovered(_LISTENING)
                     self.wake()
                     await self._until_lost(raw, lost)
                 except Exception as exc:
-                    _log_failure(exc, "live updates lost their LISTEN connection; reconnecting")
+                    self._failed(exc, _LISTENING)
                 finally:
-                    self.listening = False
                     raw.terminate()  # at once, even when cancelled: nothing to say to it
             await asyncio.sleep(pause)
             pause = min(pause * 2, _MAX_PAUSE)
@@ -152,9 +155,18 @@ class Listener:
     def _notified(self, *_args: object) -> None:
         self.wake()
 
+    def _failed(self, exc: Exception, what: str) -> None:
+        """Log the first failure of a run of them: a database that cannot be reached in
+        one line, anything else (a bug) in full."""
+        if what in self._failing:
+            return
+        self._failing.add(what)
+        if transient_fault(exc) is not None or isinstance(exc, OSError | TimeoutError):
+            logger.warning("live updates cannot %s: %s; retrying", what, type(exc).__name__)
+        else:
+            logger.error("live updates cannot %s; retrying", what, exc_info=exc)
 
-def _log_failure(exc: Exception, what: str) -> None:
-    if transient_fault(exc) is not None or isinstance(exc, OSError | TimeoutError):
-        logger.warning("%s: %s", what, type(exc).__name__)
-    else:
-        logger.error("%s", what, exc_info=exc)
+    def _recovered(self, what: str) -> None:
+        if what in self._failing:
+            self._failing.discard(what)
+            logger.info("live updates can %s again", what)
