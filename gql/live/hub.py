@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from domain import tokens
 from gql.live.bus import OVERFLOW_CLOSE, Bus
-from gql.live.listener import Listener
+from gql.live.listener import Failures, Listener
 from gql.settings import Settings
 from persistence.base import utcnow
 from persistence.engine import Database, create_engine
@@ -33,6 +33,7 @@ logger = logging.getLogger("auditql.live")
 FORBIDDEN_CLOSE = 4403
 """graphql-transport-ws's Forbidden: the token is no good (a client does not retry)."""
 REFUSED_REASON = "The token is invalid, expired or revoked."
+_RECHECKING = "check the tokens of open connections"
 
 
 class Channel:
@@ -95,12 +96,15 @@ class Live:
         """Open WebSocket connections, signed in or not."""
         self.delivered = 0
         self.observe_lag: Callable[[float], None] = lambda _seconds: None
+        self._failures = Failures()
 
     async def run(self) -> None:
         """The listener and the token checks, until cancelled."""
         tasks = [asyncio.create_task(self.listener.run()), asyncio.create_task(self._recheck())]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:  # a bug: said in full, not left to "never retrieved"
+                logger.error("live updates stopped", exc_info=task.exception())
         finally:
             for task in tasks:
                 task.cancel()
@@ -144,9 +148,10 @@ class Live:
                 continue
             try:
                 valid = await tokens.still_valid(self.database, {c.token_id for c in signed_in})  # type: ignore[misc]
-            except Exception:
-                logger.warning("could not check the live connections' tokens", exc_info=True)
+            except Exception as exc:
+                self._failures.failed(exc, _RECHECKING)
                 continue
+            self._failures.recovered(_RECHECKING)
             for channel in signed_in:
                 user = valid.get(channel.token_id)  # type: ignore[arg-type]
                 if user is None:

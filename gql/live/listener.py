@@ -58,7 +58,7 @@ class Listener:
         self._listen = listen
         self._poll = poll
         self._wake = asyncio.Event()
-        self._failing: set[str] = set()
+        self._failures = Failures()
 
     def wake(self) -> None:
         self._wake.set()
@@ -91,10 +91,10 @@ class Listener:
             try:
                 async with self._connect() as connection:
                     self._bus.head = await head_position(connection)
-                self._recovered(_READING)
+                self._failures.recovered(_READING)
                 return
             except Exception as exc:
-                self._failed(exc, _READING)
+                self._failures.failed(exc, _READING)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _MAX_PAUSE)
 
@@ -108,9 +108,9 @@ class Listener:
                     break
         except Exception as exc:
             # The next wake-up (the poll at the latest) reads from the same head.
-            self._failed(exc, _READING)
+            self._failures.failed(exc, _READING)
         else:
-            self._recovered(_READING)
+            self._failures.recovered(_READING)
 
     def _connect(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         return self._reads.connect()
@@ -124,18 +124,18 @@ class Listener:
             try:
                 raw = await asyncpg.connect(self._listen, timeout=_HEARTBEAT / 2)
             except Exception as exc:
-                self._failed(exc, _LISTENING)
+                self._failures.failed(exc, _LISTENING)
             else:
                 try:
                     lost = asyncio.Event()
                     raw.add_termination_listener(lambda _connection, lost=lost: lost.set())
                     await raw.add_listener(CHANNEL, self._notified)
                     pause = 0.1
-                    self._recovered(_LISTENING)
+                    self._failures.recovered(_LISTENING)
                     self.wake()
                     await self._until_lost(raw, lost)
                 except Exception as exc:
-                    self._failed(exc, _LISTENING)
+                    self._failures.failed(exc, _LISTENING)
                 finally:
                     raw.terminate()  # at once, even when cancelled: nothing to say to it
             await asyncio.sleep(pause)
@@ -155,18 +155,40 @@ class Listener:
     def _notified(self, *_args: object) -> None:
         self.wake()
 
-    def _failed(self, exc: Exception, what: str) -> None:
-        """Log the first failure of a run of them: a database that cannot be reached in
-        one line, anything else (a bug) in full."""
+
+class Failures:
+    """Failures logged once per run of them, and the recovery at INFO: a database that
+    cannot be reached in one line, anything else (a bug) in full."""
+
+    def __init__(self) -> None:
+        self._failing: set[str] = set()
+
+    def failed(self, exc: Exception, what: str) -> None:
         if what in self._failing:
             return
         self._failing.add(what)
-        if transient_fault(exc) is not None or isinstance(exc, OSError | TimeoutError):
+        if _unreachable(exc):
             logger.warning("live updates cannot %s: %s; retrying", what, type(exc).__name__)
         else:
             logger.error("live updates cannot %s; retrying", what, exc_info=exc)
 
-    def _recovered(self, what: str) -> None:
+    def recovered(self, what: str) -> None:
         if what in self._failing:
             self._failing.discard(what)
             logger.info("live updates can %s again", what)
+
+
+def _unreachable(exc: Exception) -> bool:
+    """The database is down, restarting, or not answering (on a pooled connection, or on
+    the listener's own asyncpg connection, whose errors come unwrapped)."""
+    return transient_fault(exc) is not None or isinstance(exc, _UNREACHABLE)
+
+
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,  # the connection closed under it
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+)
