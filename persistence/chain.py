@@ -55,7 +55,8 @@ PENDING = "auditql.audit_pending"
 CHAINED = "auditql.audit_chained"
 """``Session.info`` key: this SQLite unit of work chained entries before its COMMIT."""
 
-_LOCK = 0x6175_6469_7471_6C31  # "auditql1": the sequencer's advisory lock key
+PASS_LOCK = 0x6175_6469_7471_6C31
+"""The advisory lock a sequencer pass takes ("auditql1"): one pass at a time."""
 _MAX_PAUSE = 5.0
 _TRACKING_OFF_PAUSE = 60.0
 _CHUNK = 1000
@@ -305,7 +306,7 @@ class Sequencer:
 
     async def _pass(self, connection: AsyncConnection) -> int:
         # One round trip: the snapshot of this transaction is taken by its first statement.
-        found = (await connection.execute(_START, {"key": _LOCK})).one()
+        found = (await connection.execute(_START, {"key": PASS_LOCK})).one()
         if not found.locked:
             return 0
         if found.tracking != "on":

@@ -11,10 +11,11 @@ from uuid import UUID
 import asyncpg
 from sqlalchemy import Uuid, bindparam, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from persistence import migrations
 from persistence.base import UTCDateTime
-from persistence.chain import positions_of
+from persistence.chain import PASS_LOCK, positions_of
 from persistence.engine import Database
 from persistence.integrity import sequencer_of, trusted_keys_of
 from persistence.models.audit_chain import AuditChainLink
@@ -23,10 +24,21 @@ from persistence.verification import Report, verify
 from persistence.write_guard import auditing
 
 
-async def sequence(settings: DatabaseSettings) -> int:
-    """One sequencer pass, as the API's background task runs it."""
+async def sequence(settings: DatabaseSettings) -> None:
+    """One sequencer pass, as the API's background task runs it, once any pass in flight
+    has committed: a server under test runs its own, and while one holds the lock ours
+    would link nothing, before its links are visible."""
+    if not settings.is_sqlite:
+        engine = create_async_engine(settings.database_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": PASS_LOCK}
+                )
+        finally:
+            await engine.dispose()
     async with sequencer_of(settings) as sequencer:
-        return await sequencer.sequence()
+        await sequencer.sequence()
 
 
 async def verified(
