@@ -374,3 +374,41 @@ async def test_only_graphql_transport_ws_is_spoken(live_server: LiveServer) -> N
             over_http = await client.post(AUDIT)
     assert over_http.status_code == 400
     assert over_http.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_a_token_s_subscriptions_are_counted_over_its_connections(
+    live_server: LiveServer, served_database: Database
+) -> None:
+    alice = await make_person(served_database, "alice")
+    with live_server(AUDITQL_WS_MAX_SUBSCRIPTIONS_PER_TOKEN="2") as server:
+        async with http(server.base) as client:
+            post = await create_post(client, alice, publish=True, title="Counted")
+        async with (
+            subscriber(server.base, alice.token) as one,
+            subscriber(server.base, alice.token) as two,
+        ):
+            await one.subscribe("a", COMMENTS, post=post["id"])
+            await one.subscribe("b", CHANGES, id=post["id"])
+            await asyncio.sleep(0.3)
+            await two.subscribe("c", COMMENTS, post=post["id"])
+            refused = await two.message("c")
+    assert refused["type"] == "error"
+    assert refused["payload"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
+
+
+async def test_idle_connections_close_and_handshakes_spend_the_rate_limit(
+    live_server: LiveServer,
+) -> None:
+    env = {"AUDITQL_WS_IDLE_TIMEOUT_SECONDS": "1", "AUDITQL_RATE_LIMIT_PER_ADDRESS": "2/minute"}
+    with live_server(**env) as server:
+        async with subscriber(server.base) as idle:
+            assert await idle.closed(within=5) == 1000
+        async with subscriber(server.base):
+            pass
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with subscriber(server.base):
+                pass
+    assert refused.value.response.status_code == 429
+    assert json.loads(refused.value.response.body)["errors"][0]["extensions"]["code"] == (
+        "RATE_LIMITED"
+    )
