@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
+from tests.support.statements import ServerStatements
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -58,35 +58,16 @@ def _megabytes(value: str) -> float:
     return int(amount) / 1024
 
 
-class StatementCounter:
-    """Statements run in one database, as ``pg_stat_statements`` counts them.
-
-    It counts every statement a client executes (BEGIN, COMMIT and ROLLBACK too), by
-    normalised text; it does not see a connection-pool ping with an empty query
-    (``;``), which is a round trip but no statement. Its own queries run from another
-    database and are not counted.
-    """
-
-    def __init__(self, connection: asyncpg.Connection, database: str) -> None:
-        self._connection = connection
-        self._database = database
-
-    async def reset(self) -> None:
-        await self._connection.execute("SELECT pg_stat_statements_reset()")
+class StatementCounter(ServerStatements):
+    """Statements run in one database (:class:`tests.support.statements.ServerStatements`);
+    it does not see a connection-pool ping with an empty query (``;``), which is a round
+    trip but no statement."""
 
     async def counts(self) -> Counter[str]:
         """The statements counted since :meth:`reset`, but the audit sequencer's: it runs
         in the service's background (every 50 ms, whoever is measured), and its cost
         shows in the service's CPU and throughput, not per request."""
-        rows = await self._connection.fetch(
-            "SELECT query, calls FROM pg_stat_statements"
-            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)",
-            self._database,
-        )
-        counts: Counter[str] = Counter()
-        for row in rows:
-            counts[" ".join(row["query"].split())] += row["calls"]
-        return _without_the_sequencer(counts)
+        return _without_the_sequencer(await self.counted())
 
 
 # A pass is BEGIN ISOLATION LEVEL REPEATABLE READ, this statement, its reads and writes of

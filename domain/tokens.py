@@ -14,6 +14,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from domain.rules import bounded_text
+from domain.token_cache import TokenCache
 from persistence.audit import AuditContext
 from persistence.base import utcnow
 from persistence.engine import Database
@@ -36,19 +37,28 @@ async def user_of(database: Database, secret: str) -> User | None:
     return None if found is None else found.user
 
 
-async def token_of(database: Database, secret: str) -> ValidToken | None:
+async def token_of(
+    database: Database, secret: str, cache: TokenCache | None = None
+) -> ValidToken | None:
     """The valid token ``secret`` is, with its active user; None if it is no such token.
-    Its use is noted (``last_used_at``, to :data:`LAST_USED_RESOLUTION`)."""
-    now = utcnow()
+    Its use is noted (``last_used_at``, to :data:`LAST_USED_RESOLUTION`). With a
+    ``cache``, a token read within its time is not read again (:mod:`domain.token_cache`)."""
+    now, token_hash = utcnow(), hash_token(secret)
+    if cache is not None and (cached := cache.get(token_hash, now)) is not None:
+        return cached
     async with database.reader() as session:
-        found = await ApiTokenRepository(session).find_valid(hash_token(secret), now)
+        found = await ApiTokenRepository(session).find_valid(token_hash, now)
     if found is None:
         return None
     if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
         async with UnitOfWork(database, AuditContext(actor_id=found.user.id)) as uow:
             tokens = ApiTokenRepository(uow.session)
             await tokens.update(await tokens.get_or_raise(found.token_id), {"last_used_at": now})
-    return found
+        found = found._replace(last_used_at=now)
+    if cache is None:
+        return found
+    cache.put(token_hash, found)
+    return found.copied()
 
 
 async def still_valid(database: Database, token_ids: Collection[UUID]) -> dict[UUID, User]:

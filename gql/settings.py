@@ -173,6 +173,14 @@ class Settings(DatabaseSettings):
         description="how often live updates read the audit trail without being woken "
         "(a missed NOTIFY, another process's SQLite commit)",
     )
+    token_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="how long a process uses a token (and its user) as it last read them "
+        "before reading them again: a revocation or deactivation made through another "
+        "process takes effect within it (through this one, at once); 0 reads every time",
+    )
     live_recheck_seconds: float = Field(
         1.0,
         gt=0,

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapper, Session, UOWTransaction
 
 from persistence.base import Base, utcnow
 from persistence.chain import append_pending, note_entries
+from persistence.held import hold, send
 from persistence.history import history
 from persistence.ids import uuid7
 from persistence.keyring import WrappedKey
@@ -42,11 +43,15 @@ Action = Literal["create", "update", "delete", "soft_delete", "restore", "erase"
 AUDIT_CONTEXT = "auditql.audit_context"
 """The key of the :class:`AuditContext` in ``Session.info``."""
 _ACTIONS = "auditql.audit_actions"
+WRITTEN = "auditql.audit_written"
+"""The key in ``Session.info`` of the tables a unit of work wrote rows of."""
+_HOLDING = "auditql.audit_holding"
 
 # Columns that describe the bookkeeping of a change, not the change: the audit entry
 # already records who and when, and the version counter moves on every update.
 _BOOKKEEPING = frozenset({"id", "created_at", "updated_at", "version"}) | ACTOR_COLUMNS
 _REDACTED = "[redacted]"
+_LOG = cast(Table, AuditLog.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +121,9 @@ def _stamp(session: AuditingSession, _flush: UOWTransaction, _instances: object)
 
 
 @event.listens_for(AuditingSession, "before_commit")
-def _chain(session: AuditingSession) -> None:
+def _before_commit(session: AuditingSession) -> None:
+    if session.info.pop(_HOLDING, False):
+        send(session.connection())  # what is still held, ahead of anything COMMIT flushes
     append_pending(session)
 
 
@@ -148,6 +155,8 @@ def _record(session: AuditingSession, _flush: UOWTransaction) -> None:
     if entries:
         session.connection().execute(insert(AuditLog), entries)
         note_entries(session, entries)
+    written = {_rules(type(obj)).table for obj in (*session.new, *session.dirty, *session.deleted)}
+    session.info.setdefault(WRITTEN, set()).update(written)
 
 
 @auditing()
@@ -163,36 +172,38 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[dict[str, An
         raise RuntimeError("writes must go through a UnitOfWork, which knows the actor")
     context = session.audit_context
     mapper: Mapper[Any] = inspect(model)
-    now = utcnow()
-    stamped = _stamped(model)
+    table = cast(Table, mapper.local_table)
+    rules, now, actor = _rules(model), utcnow(), context.actor_id
     for row in rows:
-        for attr in mapper.column_attrs:
-            column = attr.columns[0]
-            if attr.key in stamped:
-                row[attr.key] = context.actor_id
-            elif attr.key in ("created_at", "updated_at"):
-                row.setdefault(attr.key, now)
-            elif attr.key not in row and column.default is not None:
-                row[attr.key] = _default_value(column.default)
-    for row in rows:
-        check_values(mapper.local_table.columns, row)
-    remember_rows(session, mapper.local_table.columns, rows)
+        for key in rules.stamped:
+            row[key] = actor
+        for key in rules.timestamps:
+            row.setdefault(key, now)
+        for key, default in rules.defaults:
+            if key not in row:
+                row[key] = _default_value(default)
+        check_values(table, row)
+    remember_rows(session, table.columns, rows)
     keys = [str(column.key) for column in mapper.primary_key]
     # Core statements on the tables: the ORM's bulk path would only sort the same
     # dicts into the same INSERTs, at about a third of the whole cost.
     connection = session.connection()
-    table = cast(Table, mapper.local_table)
-    if all(row.get(key) is not None for row in rows for key in keys):
-        connection.execute(insert(table), rows)
-    else:  # database-generated keys (users): read them back in parameter order
+    known = all(row.get(key) is not None for row in rows for key in keys)
+    if not known:  # database-generated keys (users): read them back in parameter order
         stmt = insert(table).returning(*mapper.primary_key, sort_by_parameter_order=True)
         for row, generated in zip(rows, connection.execute(stmt, rows), strict=True):
             row.update(zip(keys, generated, strict=True))
     sealer = sealer_of(session)
     _know_keys(connection, context, sealer, new=[(model, row) for row in rows])
-    entries = [_created(context, sealer, model, row) for row in rows]
-    connection.execute(insert(cast(Table, AuditLog.__table__)), entries)
+    entries = [_created(context, sealer, model, row, now) for row in rows]
+    if known and hold(connection, table, rows, entries):
+        session.info[_HOLDING] = True
+    else:
+        if known:
+            connection.execute(insert(table), rows)
+        connection.execute(insert(_LOG), entries)
     note_entries(session, entries)
+    session.info.setdefault(WRITTEN, set()).add(table.name)
 
 
 def _know_keys(
@@ -293,6 +304,10 @@ class _Rules:
     """The columns whose values entries record, in column order."""
     stamped: tuple[str, ...]
     """The columns a new row records its creator in."""
+    timestamps: tuple[str, ...]
+    """The columns a new row records the time of its writing in."""
+    defaults: tuple[tuple[str, Any], ...]
+    """The other columns with a default made on this side, and their defaults."""
     redacted: frozenset[str]
     personal: frozenset[str]
     subject: str | None
@@ -328,13 +343,22 @@ def _rules(model: type) -> _Rules:
 def _read_rules(model: type) -> _Rules:
     options = model if issubclass(model, AuditOptions) else AuditOptions
     owner = getattr(options, "__audit_owner__", None)
-    columns = [attr.key for attr in _mapper(model).column_attrs]
+    attrs = _mapper(model).column_attrs
+    columns = [attr.key for attr in attrs]
     tracked = tuple(key for key in columns if key not in options.__audit_ignored__)
+    stamped = tuple(key for key in ("created_by_id", "updated_by_id") if key in columns)
+    timestamps = tuple(key for key in ("created_at", "updated_at") if key in columns)
     return _Rules(
         table=model.__tablename__,  # type: ignore[attr-defined]
         tracked=tracked,
         audited=tuple(key for key in tracked if key not in _BOOKKEEPING and key != owner),
-        stamped=tuple(key for key in ("created_by_id", "updated_by_id") if key in columns),
+        stamped=stamped,
+        timestamps=timestamps,
+        defaults=tuple(
+            (attr.key, attr.columns[0].default)
+            for attr in attrs
+            if attr.columns[0].default is not None and attr.key not in (*stamped, *timestamps)
+        ),
         redacted=options.__audit_redacted__,
         personal=options.__audit_personal__,
         subject=options.__audit_subject__,
@@ -343,6 +367,9 @@ def _read_rules(model: type) -> _Rules:
 
 
 def _jsonable(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is bool or kind is float:
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, enum.Enum):
@@ -364,10 +391,14 @@ def _mapper(model: type) -> Mapper[Any]:
 
 
 def _created(
-    context: AuditContext, sealer: Sealer, model: type, values: Mapping[str, Any]
+    context: AuditContext,
+    sealer: Sealer,
+    model: type,
+    values: Mapping[str, Any],
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     snapshot = _snapshot(model, values, sealer, new=True)
-    return _entry(context, sealer, "create", model, values, snapshot)
+    return _entry(context, sealer, "create", model, values, snapshot, at)
 
 
 def _entry(
@@ -377,6 +408,7 @@ def _entry(
     model: type,
     values: Mapping[str, Any],
     changes: dict[str, list[Any]],
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     rules = _rules(model)
     ip_address, user_agent = sealer.actor_fields(context.ip_address, context.user_agent)
@@ -384,7 +416,7 @@ def _entry(
         # Made here, not by the column defaults: SQLite chains the entries it wrote
         # by id before COMMIT (persistence.chain).
         "id": uuid7(),
-        "created_at": utcnow(),
+        "created_at": at or utcnow(),
         "actor_id": context.actor_id,
         "action": action,
         "entity_type": rules.table,

@@ -385,7 +385,7 @@ async def positions_of(connection: AsyncConnection, entry_ids: Sequence[UUID]) -
     return {entry_id: position for entry_id, position in rows}
 
 
-def note_entries(session: Session, entries: Sequence[dict[str, Any]]) -> None:
+def note_entries(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
     """Remember the entries a SQLite unit of work wrote, for :func:`append_pending`."""
     if session.get_bind().dialect.name == "sqlite":
         session.info.setdefault(PENDING, []).extend(entry["id"] for entry in entries)

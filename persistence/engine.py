@@ -42,6 +42,7 @@ from persistence import pgbouncer
 from persistence.audit import AuditingSession, ReadOnlySession
 from persistence.deadlines import CLIENT_CHECK_INTERVAL_MS, Reachability, apply_deadlines
 from persistence.errors import DatabaseUnavailableError
+from persistence.held import holds
 from persistence.keyring import KeyRing, key_ring
 from persistence.replicas import Replica, ReplicaSet, replica_name, replica_set_factory
 from persistence.settings import DatabaseSettings
@@ -80,6 +81,8 @@ def create_engine(
         engine = _create_postgresql_engine(settings, read_only, reachability or Reachability())
     if not read_only:
         guard_writes(engine)
+        if not settings.is_sqlite:
+            holds(engine)
     return engine
 
 
@@ -185,6 +188,17 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE_OPTION) else "BEGIN")
 
 
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a unit of work that wrote rows committed."""
+
+    tables: frozenset[str]
+    """The tables it wrote rows of (audited or not: a token's ``last_used_at`` too)."""
+    chained: bool
+    """Whether it chained its entries itself, before COMMIT (SQLite,
+    :func:`persistence.chain.append_pending`): they are in the trail already."""
+
+
 @dataclass(frozen=True)
 class Database:
     """The engines and the two session factories every request draws from: units of
@@ -202,9 +216,13 @@ class Database:
     keys: KeyRing | None = None
     """The KEKs personal audit values are sealed under (:mod:`persistence.keyring`);
     a unit of work that has a value to seal fails without them."""
-    commit_hooks: list[Callable[[], None]] = field(default_factory=list)
-    """Called after each commit of a unit of work that chained its audit entries
-    itself (SQLite, :func:`persistence.chain.append_pending`): live updates wake on it."""
+    commits_alone: bool = False
+    """Whether a unit of work that is one new row and its audit entry commits them as
+    one statement, without BEGIN and COMMIT (:func:`persistence.held.commit_alone`):
+    PostgreSQL, not behind PgBouncer."""
+    commit_hooks: list[Callable[[Committed], None]] = field(default_factory=list)
+    """Called after each commit of a unit of work that wrote rows, with what it wrote:
+    live updates wake on it, cached tokens are forgotten on it."""
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
@@ -229,6 +247,7 @@ class Database:
                 wait=settings.replica_wait_ms / 1000,
             ),
             keys=key_ring(settings.audit_keks.get_secret_value(), settings.audit_key_path),
+            commits_alone=not settings.is_sqlite and not settings.db_pgbouncer,
         )
 
     @property

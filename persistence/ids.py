@@ -41,9 +41,12 @@ class _Generator:
     def next(self) -> UUID:
         ns = time.time_ns()
         tick = (ns // 1_000_000) << _SUBSEC_BITS | (ns % 1_000_000) * _SUBSEC_STEPS // 1_000_000
+        # One draw for the random bits and, at a new tick, the counter's seed.
+        bits = secrets.randbits(_RANDOM_BITS + _COUNTER_BITS - 1)
+        random_bits = bits & ((1 << _RANDOM_BITS) - 1)
         with self._lock:
             if tick > self._last_tick:
-                self._counter = secrets.randbits(_COUNTER_BITS - 1)
+                self._counter = bits >> _RANDOM_BITS
             else:
                 # Same tick, or the clock stepped back: keep the last tick and count on.
                 tick = self._last_tick
@@ -54,12 +57,7 @@ class _Generator:
             self._last_tick = tick
             counter = self._counter
         ms, subsec = tick >> _SUBSEC_BITS, tick & (_SUBSEC_STEPS - 1)
-        value = (
-            (ms & 0xFFFF_FFFF_FFFF) << 80
-            | subsec << 64
-            | counter << _RANDOM_BITS
-            | secrets.randbits(_RANDOM_BITS)
-        )
+        value = (ms & 0xFFFF_FFFF_FFFF) << 80 | subsec << 64 | counter << _RANDOM_BITS | random_bits
         # UUID(version=7) writes the version and variant bits over bits 76-79 and 62-63,
         # which this layout leaves free.
         return UUID(int=value, version=7)

@@ -21,12 +21,14 @@ from types import TracebackType
 from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from persistence.audit import AUDIT_CONTEXT, AuditContext
+from persistence.audit import AUDIT_CONTEXT, WRITTEN, AuditContext
 from persistence.chain import CHAINED
 from persistence.deadlines import BUDGET, LockBudget
-from persistence.engine import Database
+from persistence.engine import Committed, Database
 from persistence.errors import InvalidReferenceError, translate
+from persistence.held import commit_alone
 from persistence.personal import PERSONAL, Sealer
 from persistence.references import find_missing_reference, record_references
 
@@ -68,15 +70,18 @@ class UnitOfWork:
         try:
             if exc is None:
                 try:
+                    if self._database.commits_alone:
+                        await session.run_sync(_commit_alone)
                     await session.commit()
                 except Exception as commit_exc:
                     await session.rollback()
                     await self._raise_translated(commit_exc)
                     raise
                 await self._note_commit_position()
-                if session.info.get(CHAINED):
+                if written := session.info.get(WRITTEN):
+                    committed = Committed(frozenset(written), bool(session.info.get(CHAINED)))
                     for hook in self._database.commit_hooks:
-                        hook()
+                        hook(committed)
             else:
                 await session.rollback()
                 if isinstance(exc, Exception):
@@ -103,3 +108,10 @@ class UnitOfWork:
         if isinstance(error, InvalidReferenceError) and error.field is None:
             error = InvalidReferenceError(await find_missing_reference(self.session))
         raise error from exc
+
+
+def _commit_alone(session: Session) -> None:
+    """A unit of work that is one new row and its entry: both as one statement, which
+    leaves COMMIT nothing to do (:func:`persistence.held.commit_alone`)."""
+    if not (session.new or session.deleted or session.dirty):
+        commit_alone(session.connection())

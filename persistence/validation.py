@@ -9,11 +9,12 @@ database, with the field named.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, inspect
+from sqlalchemy import String, Table, inspect
 
 from persistence.errors import ValidationError
 from persistence.history import added_values
@@ -31,21 +32,31 @@ def text_problem(value: str) -> str | None:
     return None
 
 
-def check_values(columns: Iterable[ColumnElement[Any]], values: Mapping[str, Any]) -> None:
-    for column in columns:
-        value = values.get(str(column.key))
+def check_values(table: Table, values: Mapping[str, Any]) -> None:
+    """Check the values of a row of ``table`` about to be written."""
+    lengths = _lengths(table)
+    for key, value in values.items():
         if isinstance(value, datetime) and value.utcoffset() is None:
-            raise ValidationError(column.key, f"{column.key} must include a timezone.")
+            raise ValidationError(key, f"{key} must include a timezone.")
         if not isinstance(value, str):
             continue
         if (problem := text_problem(value)) is not None:
-            raise ValidationError(column.key, f"{column.key} {problem}.")
-        length = getattr(column.type, "length", None)
-        assert column.key is not None
-        if isinstance(column.type, String) and length is not None and len(value) > length:
-            raise ValidationError(column.key, f"{column.key} must be at most {length} characters.")
+            raise ValidationError(key, f"{key} {problem}.")
+        length = lengths.get(key)
+        if length is not None and len(value) > length:
+            raise ValidationError(key, f"{key} must be at most {length} characters.")
+
+
+@cache
+def _lengths(table: Table) -> dict[str, int]:
+    """The longest text each ``String(n)`` column of ``table`` takes, by key."""
+    return {
+        str(column.key): column.type.length
+        for column in table.columns
+        if isinstance(column.type, String) and column.type.length is not None
+    }
 
 
 def check_changed(obj: object) -> None:
     """Check the values an ORM flush is about to write for ``obj``."""
-    check_values(inspect(obj).mapper.local_table.columns, added_values(obj))
+    check_values(inspect(obj).mapper.local_table, added_values(obj))

@@ -25,7 +25,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gql.live.bus import Bus
-from persistence.engine import Database
+from persistence.engine import Committed, Database
 from persistence.errors import transient_fault
 from persistence.feed import BATCH, CHANNEL, head_position, read_after
 
@@ -63,9 +63,14 @@ class Listener:
     def wake(self) -> None:
         self._wake.set()
 
+    def _committed(self, committed: Committed) -> None:
+        """A unit of work of this process that chained its entries (SQLite) wakes it."""
+        if committed.chained:
+            self.wake()
+
     async def run(self) -> None:
         """Read and publish after every wake-up, until cancelled."""
-        self._database.commit_hooks.append(self.wake)
+        self._database.commit_hooks.append(self._committed)
         listening = asyncio.create_task(self._keep_listening()) if self._listen else None
         try:
             await self._start()
@@ -78,7 +83,7 @@ class Listener:
                 self._wake.clear()
                 await self._read()
         finally:
-            self._database.commit_hooks.remove(self.wake)
+            self._database.commit_hooks.remove(self._committed)
             if listening is not None:
                 listening.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

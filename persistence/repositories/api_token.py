@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from uuid import UUID
 
-from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import bindparam, inspect, or_, select
+from sqlalchemy.orm import contains_eager, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
+from persistence.base import Base
 from persistence.models.api_token import ApiToken
 from persistence.models.user import User
 from persistence.models.user_key import UserKey
@@ -18,14 +20,40 @@ from persistence.repository import BaseRepository
 class ValidToken(NamedTuple):
     token_id: UUID
     last_used_at: datetime | None
+    expires_at: datetime | None
     user: User
 
+    def copied(self) -> ValidToken:
+        """The same token with a detached copy of its user (and data key), for a request
+        of its own: a request may attach its viewer to a session, which one shared
+        object could only be in at a time."""
+        return self._replace(user=_detached_copy(self.user))
+
+
+def _detached_copy(user: User) -> User:
+    copy = _copy_columns(user)
+    key = inspect(user).dict.get("data_key")
+    set_committed_value(copy, "data_key", None if key is None else _copy_columns(key))
+    return copy
+
+
+def _copy_columns(obj: T) -> T:
+    state = inspect(obj)
+    loaded = state.dict
+    keys = [attr.key for attr in state.mapper.column_attrs if attr.key in loaded]
+    values = {key: loaded[key] for key in keys}
+    copy = type(obj)(**values)
+    make_transient_to_detached(copy)
+    return copy
+
+
+T = TypeVar("T", bound=Base)
 
 # Built once: every authenticated request runs it, and building it cost more than
 # the rest of authentication. The token's two columns are all a request needs of it;
 # the user comes with their data key, which the request's units of work seal with.
 _VALID_TOKENS = (
-    select(ApiToken.id, ApiToken.last_used_at, User)
+    select(ApiToken.id, ApiToken.last_used_at, ApiToken.expires_at, User)
     .join(User, User.id == ApiToken.user_id)
     .outerjoin(UserKey, UserKey.user_id == User.id)
     .options(contains_eager(User.data_key))
@@ -57,4 +85,4 @@ class ApiTokenRepository(BaseRepository[ApiToken]):
             return {}
         stmt = _VALID_TOKENS.where(ApiToken.id.in_(token_ids))
         rows = await self.session.execute(stmt, {"now": now})
-        return {token_id: user for token_id, _last_used_at, user in rows}
+        return {token_id: user for token_id, _last_used_at, _expires_at, user in rows}

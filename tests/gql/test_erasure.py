@@ -9,6 +9,7 @@ import base64
 import os
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from gql.schema.ids import to_global_id
@@ -42,6 +43,13 @@ AUDIT_LOG = f"{{ auditLog(first: 100) {{ edges {{ node {{ {ENTRY} }} }} }} }}"
 HISTORY = f"""query($id: ID!) {{ node(id: $id) {{ ... on Audited {{
   history(first: 50) {{ edges {{ node {{ {ENTRY} }} }} }} }} }} }}"""
 ADDRESS = "203.0.113.9"  # the test client's (tests/gql/conftest.py)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Authentication reads the token (and its user's key) on every request, no token
+    cache: the statements a write sends are compared with that lookup."""
+    return Settings(database_url=database_url, token_cache_seconds=0)
 
 
 async def log(client: GraphQLClient, admin: Person) -> list[dict[str, Any]]:

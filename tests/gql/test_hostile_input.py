@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from gql.schema.scalars import MAX_FILTER_LENGTH
+from gql.settings import Settings
 from persistence.engine import Database
 from tests.gql.conftest import LiveServer, Person, make_person
 from tests.support.graphql import GraphQLClient, codes
@@ -85,6 +86,13 @@ FORGED_CURSORS = [
         f'["title:a,id:a",["\\ud800","{_UUID}"]]',
     )
 ]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Authentication reads the token on every request (no token cache): a refusal is
+    compared with what authentication alone sends."""
+    return Settings(database_url=database_url, token_cache_seconds=0)
 
 
 @pytest.fixture

@@ -77,6 +77,9 @@ class PostgresCluster:
                 "full_page_writes=off",
                 "max_connections=200",
                 "track_commit_timestamp=on",  # the audit sequencer orders by it
+                # What tests count the statements a server ran with (its view is made
+                # in a database by CREATE EXTENSION).
+                "shared_preload_libraries=pg_stat_statements",
             )
         )
         self._run(
