@@ -1,48 +1,37 @@
 """``python -m bench [--small] [--output FILE]``: the whole benchmark, one command.
 
-Makes a throwaway PostgreSQL cluster, seeds it, starts the service and the reference,
-checks that they answer alike (exit 1 if not), measures both, prints the table and
-writes it to a file. With ``--scale``: reads against one process or two, on the primary
-or a replica (``bench/scale.py``), printed (written only with ``--output``). With
-``--audit N``: the audit chain's sequencing and verification over N entries
-(``bench/audit.py``), printed likewise. With ``--live``: subscriptions' delivery latency
-with and without 1,000 idle subscribers, and their memory (``bench/live.py``), printed and
-written to bench/results/live.md and live.json (with ``--small``: 20 idle subscribers and
-3 writes, printed only).
+Makes a throwaway PostgreSQL cluster, seeds it, times each server's start-up, starts the
+service, the reference (the limit) and the stock strawberry server, checks that they
+answer alike (exit 1 if not), measures them side by side (``bench/suite.py``), prints
+the table and writes it to a file. With ``--scale``: reads against one process or two,
+on the primary or a replica (``bench/scale.py``), printed (written only with
+``--output``). With ``--audit N``: the audit chain's sequencing and verification over N
+entries (``bench/audit.py``), printed likewise. With ``--live``: subscriptions' delivery
+latency with and without 1,000 idle subscribers, and their memory (``bench/live.py``),
+printed and written to bench/results/live.md and live.json (with ``--small``: 20 idle
+subscribers and 3 writes, printed only).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import shlex
 import sys
-import tempfile
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import orjson
 
-from bench import audit, bulk, check, cluster, documents, live, load, measure, rounds, scale
+from bench import audit, check, live, scale, suite
 from bench.live_report import render as render_live
 from bench.live_report import to_json as live_json
 from bench.profile import FULL, SMALL, Profile
-from bench.progress import elapsed, note
-from bench.report import Results, render
-from bench.seed import seed
-from bench.servers import Endpoint, reference, running, service
+from bench.progress import note
+from bench.report import render
 from bench.subscribers import LiveError
 
 RESULTS = Path(__file__).with_name("results")
-READ_CONNECTIONS = (1, 32)
-WRITE_CONNECTIONS = 16
-_PROBE_REQUESTS = 5
 
 
 def _log_problems(log: Path) -> Counter[str]:
@@ -60,120 +49,6 @@ def _log_problems(log: Path) -> Counter[str]:
             message = f"{record['level']} {record.get('logger')}: {record.get('message')}"
             found[" ".join(f"{message} {cause}".split())] += 1
     return found
-
-
-async def _probes(
-    counter: measure.StatementCounter, endpoints: Sequence[Endpoint], authorization: str
-) -> dict[str, dict[str, rounds.Statements]]:
-    reads = [documents.read_body()] * _PROBE_REQUESTS
-    found: dict[str, dict[str, rounds.Statements]] = {"read": {}, "createPost": {}}
-    for endpoint in endpoints:
-        writes = [
-            documents.create_post_body(f"Probe {endpoint.name} {n}") for n in range(_PROBE_REQUESTS)
-        ]
-        found["read"][endpoint.name] = await rounds.probe(counter, endpoint, reads)
-        found["createPost"][endpoint.name] = await rounds.probe(
-            counter, endpoint, writes, authorization
-        )
-    return found
-
-
-@dataclass(frozen=True)
-class _Measured:
-    """What the servers showed under load (the fields of ``Results`` of that name)."""
-
-    byte_identical: bool
-    read: dict[int, dict[str, list[rounds.Round]]]
-    write: dict[str, list[rounds.Round]]
-    unwritten: dict[str, int]
-    statements: dict[str, dict[str, rounds.Statements]]
-    peak_rss_mb: dict[str, float]
-
-
-async def _measure(
-    endpoints: Sequence[Endpoint],
-    profile: Profile,
-    work: Path,
-    wrk: str,
-    load_core: int,
-    data: asyncpg.Connection,
-    counter: measure.StatementCounter,
-    token: str,
-) -> _Measured:
-    authorization = f"Bearer {token}"
-    ours, theirs = endpoints
-    byte_identical = check.same_read(ours, theirs)
-    check.same_create(ours, theirs, authorization)
-    read_body = work / "read.json"
-    read_body.write_bytes(documents.read_body())
-
-    def write_body(label: str) -> Path:
-        path = work / f"{label}.json"
-        path.write_bytes(documents.create_post_body(documents.load_title(label)))
-        return path
-
-    read = {
-        connections: rounds.interleaved(
-            wrk, endpoints, lambda _label: read_body, scenario="read",
-            connections=connections, profile=profile, core=load_core,
-        )
-        for connections in READ_CONNECTIONS
-    }  # fmt: skip
-    write = rounds.interleaved(
-        wrk, endpoints, write_body, scenario="createPost", connections=WRITE_CONNECTIONS,
-        profile=profile, core=load_core, authorization=authorization,
-    )  # fmt: skip
-    note("counting statements")
-    return _Measured(
-        byte_identical=byte_identical,
-        read=read,
-        write=write,
-        unwritten={name: await check.unwritten(data, found) for name, found in write.items()},
-        statements=await _probes(counter, endpoints, authorization),
-        peak_rss_mb={e.name: measure.sample(e.process.pid).peak_rss_mb for e in endpoints},
-    )
-
-
-async def run(profile: Profile, command: str) -> Results:
-    started, load_average = datetime.now(UTC), os.getloadavg()[0]
-    wrk, (server_core, load_core) = load.ensure_wrk(), load.cores()
-    with tempfile.TemporaryDirectory(prefix="auditql-bench-") as temporary:
-        work = Path(temporary)
-        note("creating the PostgreSQL cluster")
-        async with cluster.throwaway_cluster() as pg, contextlib.AsyncExitStack() as stack:
-            database_url, dsn = pg.url(cluster.DATABASE), cluster.dsn(pg)
-            note(f"seeding {profile.posts:,} posts")
-            seeded = await seed(database_url, dsn, profile)
-            setup_seconds = elapsed()
-            data = await asyncpg.connect(dsn)
-            stack.push_async_callback(data.close)
-            stats = await asyncpg.connect(cluster.dsn(pg, "postgres"))
-            stack.push_async_callback(stats.close)
-            counter = measure.StatementCounter(stats, cluster.DATABASE)
-            note("starting the service and the reference")
-            with running(
-                service(database_url, work / "service.log", server_core),
-                reference(dsn, seeded.writer_id, work / "reference.log", server_core),
-            ) as endpoints:
-                measured = await _measure(
-                    endpoints, profile, work, wrk, load_core, data, counter, seeded.token
-                )
-            note(f"bulk: {profile.bulk_runs} x {profile.bulk_rows:,} posts each way")
-            result = await bulk.compare(
-                database_url, dsn, seeded.writer_id, profile.bulk_rows, profile.bulk_runs,
-                server_core,
-            )  # fmt: skip
-            postgres_version = await stats.fetchval("SHOW server_version")
-        problems = _log_problems(work / "service.log")
-    return Results(
-        profile=profile, command=command, started=started, setup_seconds=setup_seconds,
-        wall_seconds=elapsed(), postgres_version=postgres_version, counts=seeded.counts,
-        byte_identical=measured.byte_identical, read=measured.read, write=measured.write,
-        write_connections=WRITE_CONNECTIONS, unwritten=measured.unwritten,
-        statements=measured.statements, peak_rss_mb=measured.peak_rss_mb, bulk=result,
-        service_log_problems=problems, cores=(server_core, load_core),
-        load_average=load_average,
-    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.scale:
             text = scale.render(asyncio.run(scale.run(profile, command, _log_problems)))
         else:
-            text = render(asyncio.run(run(profile, command)))
+            text = render(asyncio.run(suite.run(profile, command, _log_problems)))
     except check.MismatchError as mismatch:
         print(f"bench: the endpoints disagree, nothing measured: {mismatch}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Before measuring: both endpoints must answer the same request with the same data."""
+"""Before measuring: the endpoints must answer the same request with the same data."""
 
 from __future__ import annotations
 
@@ -49,19 +49,42 @@ def _difference(left: Any, right: Any, path: str = "$") -> str | None:
     return None if left == right else f"{path}: {left!r} != {right!r}"
 
 
-def same_read(service: Endpoint, reference: Endpoint) -> bool:
-    """Raise MismatchError unless both return equal, error-free JSON for the read query with
-    a full page; True if the bytes are identical too."""
-    body = documents.read_body()
-    ours, theirs = _post(service, body), _post(reference, body)
+def _same(
+    body: bytes, service: Endpoint, others: Sequence[Endpoint]
+) -> tuple[Any, dict[str, bool]]:
+    """The service's error-free answer to ``body``, parsed, once each of ``others``
+    answers with equal JSON (else MismatchError); and, by name, whether each of them
+    answered with the very same bytes."""
+    ours = _post(service, body)
     data = orjson.loads(ours)
     if "errors" in data:
         raise MismatchError(f"service answered with errors: {data['errors']}")
-    if (found := _difference(data, orjson.loads(theirs))) is not None:
-        raise MismatchError(f"service != reference at {found}")
+    identical = {}
+    for other in others:
+        theirs = _post(other, body)
+        if (found := _difference(data, orjson.loads(theirs))) is not None:
+            raise MismatchError(f"service != {other.name} at {found}")
+        identical[other.name] = ours == theirs
+    return data, identical
+
+
+def same_read(service: Endpoint, *others: Endpoint) -> dict[str, bool]:
+    """Raise MismatchError unless all return equal, error-free JSON for the read query with
+    a full page; by name, whether each other answered with the service's very bytes."""
+    data, identical = _same(documents.read_body(), service, others)
     if len(data["data"]["posts"]["edges"]) != documents.PAGE_SIZE:
         raise MismatchError(f"the page does not have {documents.PAGE_SIZE} posts")
-    return ours == theirs
+    return identical
+
+
+def same_big_list(service: Endpoint, *others: Endpoint) -> int:
+    """Raise MismatchError unless all return equal, error-free JSON for the big list, with
+    a full page of users; the number of objects in it (users and their posts)."""
+    data, _identical = _same(documents.big_list_body(), service, others)
+    users = data["data"]["users"]["edges"]
+    if len(users) != documents.BIG_LIST_USERS:
+        raise MismatchError(f"the big list does not have {documents.BIG_LIST_USERS} users")
+    return len(users) + sum(len(user["node"]["posts"]["edges"]) for user in users)
 
 
 def same_create(service: Endpoint, reference: Endpoint, authorization: str) -> None:

@@ -9,6 +9,8 @@ for the service and the reference.
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -20,8 +22,9 @@ DATABASE = "bench"
 
 
 @contextlib.asynccontextmanager
-async def throwaway_cluster() -> AsyncIterator[PostgresCluster]:
-    """A started cluster with an empty, migrated database :data:`DATABASE`."""
+async def throwaway_cluster(*, core: int | None = None) -> AsyncIterator[PostgresCluster]:
+    """A started cluster with an empty, migrated database :data:`DATABASE`; with
+    ``core``, every process of it runs on that core only (see :func:`pin`)."""
     bindir = find_bindir()
     if bindir is None:
         raise SystemExit("PostgreSQL's server binaries are missing: apt-get install postgresql-15")
@@ -33,6 +36,8 @@ async def throwaway_cluster() -> AsyncIterator[PostgresCluster]:
         with (cluster.datadir / "postgresql.conf").open("a") as conf:
             conf.write("shared_preload_libraries = 'pg_stat_statements'\n")
         cluster.start()
+        if core is not None:
+            pin(cluster, core)
         cluster.psql("CREATE EXTENSION pg_stat_statements")
         cluster.psql(f"CREATE DATABASE {DATABASE}")
         engine = create_async_engine(cluster.url(DATABASE))
@@ -48,3 +53,16 @@ async def throwaway_cluster() -> AsyncIterator[PostgresCluster]:
 def dsn(cluster: PostgresCluster, database: str = DATABASE) -> str:
     """The plain ``postgresql://`` URL asyncpg takes (no SQLAlchemy driver suffix)."""
     return cluster.url(database).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def pin(cluster: PostgresCluster, core: int) -> None:
+    """Run the cluster's processes on ``core`` only: the postmaster and the processes it
+    has started; backends it forks later inherit its affinity. Unpinned, PostgreSQL's
+    backends run wherever the scheduler wakes them, often on the core of the server
+    that woke them, and the server under test loses part of its core to them."""
+    postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(
+        ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    for pid in (postmaster, *map(int, children)):
+        os.sched_setaffinity(pid, {core})

@@ -64,10 +64,11 @@ class StatementCounter(ServerStatements):
     trip but no statement."""
 
     async def counts(self) -> Counter[str]:
-        """The statements counted since :meth:`reset`, but the audit sequencer's: it runs
-        in the service's background (every 50 ms, whoever is measured), and its cost
-        shows in the service's CPU and throughput, not per request."""
-        return _without_the_sequencer(await self.counted())
+        """The statements counted since :meth:`reset`, but the audit sequencer's and the
+        live updates' listener's: they run in the service's background (every 50 ms and
+        every second, whoever is measured), and their cost shows in the service's CPU
+        and throughput, not per request."""
+        return _without_the_background(await self.counted())
 
 
 # A pass is BEGIN ISOLATION LEVEL REPEATABLE READ, this statement, its reads and writes of
@@ -79,10 +80,22 @@ _SEQUENCER_ONLY = (
 )  # fmt: skip
 
 
-def _without_the_sequencer(counts: Counter[str]) -> Counter[str]:
+# The live updates' listener reads the trail after its head (persistence.feed.events_after)
+# in a transaction of its own: BEGIN, this read, ROLLBACK; and checks its LISTEN
+# connection with a bare SELECT 1 (gql/live/listener.py), which no endpoint sends.
+_FEED_READ = "SELECT audit_chain.position, audit_chain.committed_at"
+_HEARTBEAT = "SELECT 1"
+
+
+def _without_the_background(counts: Counter[str]) -> Counter[str]:
     passes = sum(calls for query, calls in counts.items() if _PASS in query)
+    feeds = sum(calls for query, calls in counts.items() if query.startswith(_FEED_READ))
     own = Counter(
-        {q: c for q, c in counts.items() if not any(mark in q for mark in _SEQUENCER_ONLY)}
+        {
+            q: c
+            for q, c in counts.items()
+            if q != _HEARTBEAT and not any(mark in q for mark in _SEQUENCER_ONLY)
+        }
     )
-    own["COMMIT"] -= passes
+    own.subtract({"COMMIT": passes, "BEGIN": feeds, "ROLLBACK": feeds})
     return +own  # drops what is left at zero

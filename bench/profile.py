@@ -20,14 +20,16 @@ class Profile:
     measuring have already sent each kind of request once)."""
     bulk_rows: int
     bulk_runs: int
+    startup_runs: int
+    """Start-ups of each server, taking turns, before any load."""
     seed: int = 6
 
 
 FULL = Profile(
     name="full", users=1_000, posts=20_000, tags=50,
-    rounds=5, seconds=10, warmup_seconds=3, bulk_rows=10_000, bulk_runs=3,
+    rounds=5, seconds=10, warmup_seconds=3, bulk_rows=10_000, bulk_runs=3, startup_runs=5,
 )  # fmt: skip
 SMALL = Profile(
     name="small", users=100, posts=2_000, tags=50,
-    rounds=1, seconds=4, warmup_seconds=0, bulk_rows=1_000, bulk_runs=3,
+    rounds=1, seconds=3, warmup_seconds=0, bulk_rows=1_000, bulk_runs=3, startup_runs=1,
 )  # fmt: skip

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
@@ -15,9 +16,10 @@ from pathlib import Path
 from bench import documents
 from bench.bulk import Bulk
 from bench.profile import Profile
-from bench.rounds import Round, Statements, median
+from bench.rounds import Round, Scenario, Statements, median
 
-SERVICE, REFERENCE = "service", "reference"
+SERVICE, REFERENCE, STOCK = "service", "reference", "stock"
+ENDPOINTS = (SERVICE, REFERENCE, STOCK)
 _ROOT = Path(__file__).resolve().parents[1]
 _STATEMENT_WIDTH = 110
 
@@ -33,21 +35,29 @@ class Results:
     postgres_version: str
     counts: dict[str, int]
     """Rows seeded per table."""
-    byte_identical: bool
-    read: dict[int, dict[str, list[Round]]]
-    """Rounds by concurrency, then by endpoint."""
-    write: dict[str, list[Round]]
-    write_connections: int
+    identical: dict[str, bool]
+    """Whether each other endpoint's answer to the read was byte for byte the service's
+    (they all parse to equal JSON, or nothing is measured)."""
+    big_list_objects: int
+    """Users and posts in the big list's answer."""
+    scenarios: list[Scenario]
     unwritten: dict[str, int]
     """Answered createPost requests that created no post, by endpoint."""
     statements: dict[str, dict[str, Statements]]
-    """Statement probes by scenario ("read", "createPost"), then by endpoint."""
+    """Statement probes by scenario name, then by endpoint."""
     peak_rss_mb: dict[str, float]
+    """Over the reads and writes of issue 6 (before the big list)."""
+    peak_rss_big_mb: dict[str, float]
+    """Over the whole run, the big list included."""
+    startup_seconds: dict[str, list[float]]
+    """From spawn to ``/health`` answering 200, per run, by endpoint."""
     bulk: Bulk
     service_log_problems: Counter[str]
     """Lines the service logged at WARNING or above, by level, logger and message."""
     cores: tuple[int, int]
     """The servers' core and wrk's."""
+    postgres_core: int | None
+    """The core PostgreSQL is pinned to, if it is."""
     load_average: float
     """The machine's 1-minute load average when the run started: anything above 0 is
     other work competing for the same cores."""
@@ -77,26 +87,73 @@ def _number(value: float | None) -> str:
     return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
 
 
-def _row(label: str, service: float | None, reference: float | None) -> str:
-    ratio = f"{service / reference:.3f}" if service is not None and reference else "-"
-    return f"| {label} | {_number(service)} | {_number(reference)} | {ratio} |"
+def _ratio(service: float | None, other: float | None) -> str:
+    return f"{service / other:.3f}" if service is not None and other else "-"
 
 
-def _figures(label: str, rounds: dict[str, list[Round]]) -> list[str]:
-    def both(title: str, figure: Callable[[Round], float], answered: bool = False) -> str:
-        def of(endpoint: str) -> float | None:
+def _row(
+    label: str,
+    values: Mapping[str, float | None],
+    spread: Mapping[str, str] | None = None,
+    *,
+    ratios: bool = True,
+) -> str:
+    """One line: the figure of each endpoint (and its spread, if given), then the
+    service's ratios to the reference and to the stock server (or none: "-")."""
+    cells = [_number(values.get(e)) + (spread or {}).get(e, "") for e in ENDPOINTS]
+    ours = values.get(SERVICE)
+    if ratios:
+        cells += [_ratio(ours, values.get(REFERENCE)), _ratio(ours, values.get(STOCK))]
+    else:
+        cells += ["-", "-"]
+    return f"| {label} | {' | '.join(cells)} |"
+
+
+def _spread(values: Sequence[float]) -> str:
+    """`` (low-high)`` over the rounds, when there are several."""
+    if len(values) < 2:
+        return ""
+    return f" ({_number(min(values))}-{_number(max(values))})"
+
+
+def _figures(scenario: Scenario) -> list[str]:
+    rounds = scenario.rounds
+
+    def row(title: str, figure: Callable[[Round], float], *, answered: bool = False,
+            spread: bool = False) -> str:  # fmt: skip
+        def kept(endpoint: str) -> list[Round]:
             # Latencies exist only for rounds in which some request was answered.
-            kept = [r for r in rounds[endpoint] if r.load.requests or not answered]
-            return median(kept, figure) if kept else None
+            return [r for r in rounds.get(endpoint, []) if r.load.requests or not answered]
 
-        return _row(f"{label}: {title}", of(SERVICE), of(REFERENCE))
+        values = {e: median(kept(e), figure) if kept(e) else None for e in ENDPOINTS}
+        spreads = {e: _spread([figure(r) for r in kept(e)]) for e in ENDPOINTS} if spread else {}
+        return _row(f"{scenario.title}: {title}", values, spreads)
 
     return [
-        both("requests/s", lambda r: r.load.per_second),
-        both("p50 latency, ms", lambda r: r.load.p50_ms, answered=True),
-        both("p99 latency, ms", lambda r: r.load.p99_ms, answered=True),
-        both("server CPU per request, ms", lambda r: r.cpu_ms_per_request),
+        row("requests/s", lambda r: r.load.per_second, spread=True),
+        row("p50 latency, ms", lambda r: r.load.p50_ms, answered=True),
+        row("p99 latency, ms", lambda r: r.load.p99_ms, answered=True),
+        row("server CPU per request, ms", lambda r: r.cpu_ms_per_request),
     ]
+
+
+def _scaling(results: Results) -> list[str]:
+    """Each endpoint's read rate at its highest concurrency over its rate at the lowest."""
+    reads = sorted((s for s in results.scenarios if s.name == "read"), key=lambda s: s.connections)
+    if len(reads) < 2:
+        return []
+    low, high = reads[0], reads[-1]
+
+    def rate(scenario: Scenario, endpoint: str) -> float | None:
+        rounds = scenario.rounds.get(endpoint)
+        return median(rounds, lambda r: r.load.per_second) if rounds else None
+
+    values: dict[str, float | None] = {}
+    for endpoint in ENDPOINTS:
+        slow, fast = rate(low, endpoint), rate(high, endpoint)
+        values[endpoint] = fast / slow if fast is not None and slow else None
+    label = f"read: requests/s at c={high.connections} over c={low.connections}"
+    return [_row(label, values, ratios=False)]
 
 
 def _statements(results: Results) -> list[str]:
@@ -125,13 +182,13 @@ def _log(problems: Counter[str]) -> list[str]:
 
 
 def _memory(results: Results) -> list[str]:
-    def trace(rounds: Sequence[Round]) -> str:
-        return ", ".join(f"{r.rss_mb:.0f}" for r in rounds)
-
     lines = []
-    for endpoint in (SERVICE, REFERENCE):
-        parts = [f"read c={c}: {trace(rounds[endpoint])}" for c, rounds in results.read.items()]
-        parts.append(f"createPost: {trace(results.write[endpoint])}")
+    for endpoint in ENDPOINTS:
+        parts = [
+            f"{s.title}: " + ", ".join(f"{r.rss_mb:.0f}" for r in s.rounds[endpoint])
+            for s in results.scenarios
+            if endpoint in s.rounds
+        ]
         lines.append(f"- {endpoint}: " + "; ".join(parts))
     return lines
 
@@ -140,12 +197,20 @@ def _header(results: Results) -> list[str]:
     profile = results.profile
     versions = ", ".join(
         f"{name} {metadata.version(name)}"
-        for name in ("strawberry-graphql", "sqlalchemy", "asyncpg", "uvicorn")
+        for name in ("strawberry-graphql", "sqlalchemy", "asyncpg", "uvicorn", "aiodataloader")
     )
     counts = ", ".join(f"{count:,} {table}" for table, count in results.counts.items())
     server_core, load_core = results.cores
+    postgres = (
+        "runs unpinned on the same machine and shares both cores"
+        if results.postgres_core is None
+        else f"is pinned to core {results.postgres_core}"
+    )
     rounds = f"{profile.rounds} round{'s' * (profile.rounds != 1)}"
-    identical = " (byte for byte)" if results.byte_identical else " (parsed; the bytes differ)"
+    same = ", ".join(
+        f"{name} ({'byte for byte' if equal else 'parsed; the bytes differ'})"
+        for name, equal in results.identical.items()
+    )
     return [
         f"# auditql benchmark ({profile.name})",
         "",
@@ -157,62 +222,73 @@ def _header(results: Results) -> list[str]:
         f"- load average when the run started: {results.load_average:.2f} (other processes "
         "on the machine compete with the servers and PostgreSQL)",
         f"- each server is one process pinned to core {server_core}; wrk (`-t1`) is pinned to "
-        f"core {load_core}; PostgreSQL runs unpinned on the same machine and shares both cores",
+        f"core {load_core}; PostgreSQL {postgres}",
+        "- servers: *service* is `auditql serve`; *reference* is the limit, plain Starlette + "
+        "asyncpg + orjson answering from 3 statements (`createPost`: one INSERT, no "
+        "authentication, no audit entry); *stock* is strawberry + SQLAlchemy + aiodataloader "
+        "as their docs show them (reads only)",
         f"- {rounds} of {profile.seconds} s per scenario and endpoint, the endpoints taking "
-        "turns (service, reference, service, ...), after "
+        "turns (service, reference, stock, service, ...), after "
         + (f"a {profile.warmup_seconds} s warm-up" if profile.warmup_seconds else "no warm-up")
-        + "; each figure is the median over the rounds",
+        + "; each figure is the median over the rounds, requests/s with its range",
         f"- read query: `{documents.NEWEST_POSTS}` (anonymous)",
-        f"- both endpoints returned equal JSON for it{identical}",
+        f"- big list: `{documents.BIG_LIST}` (anonymous; {results.big_list_objects:,} objects "
+        "in the answer)",
+        f"- every other endpoint returned JSON equal to the service's: {same}",
+        f"- start-up: {profile.startup_runs} run{'s' * (profile.startup_runs != 1)} of each "
+        "server, taking turns, before any load; from spawn until `/health` answers 200",
         f"- wall time {results.wall_seconds:.0f} s, of which cluster, migrations and seeding "
         f"{results.setup_seconds:.0f} s",
     ]
 
 
 def _table(results: Results) -> list[str]:
-    bulk, reads, writes = results.bulk, results.statements["read"], results.statements["createPost"]
+    bulk, statements = results.bulk, results.statements
     failed = {
-        endpoint: sum(
-            r.load.failed
-            for rounds in (*results.read.values(), results.write)
-            for r in rounds[endpoint]
-        )
-        for endpoint in (SERVICE, REFERENCE)
+        endpoint: sum(r.load.failed for s in results.scenarios for r in s.rounds.get(endpoint, []))
+        for endpoint in ENDPOINTS
     }
+    startup = results.startup_seconds
     table = [
-        "| scenario | service | reference | ratio (service/reference) |",
-        "|---|---:|---:|---:|",
+        "| scenario | service | reference (the limit) | stock strawberry | service / reference "
+        "| service / stock |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for connections, rounds in results.read.items():
-        table += _figures(f"read, c={connections}", rounds)
+    for scenario in results.scenarios:
+        table += _figures(scenario)
+    table += _scaling(results)
+    for name, by_endpoint in statements.items():
+        table.append(_row(f"{name}: SQL statements per request",
+                          {e: probe.per_request for e, probe in by_endpoint.items()}))  # fmt: skip
     table += [
-        _row("read: SQL statements per request", reads[SERVICE].per_request,
-             reads[REFERENCE].per_request),
-        *_figures(f"createPost, c={results.write_connections}", results.write),
-        _row("createPost: SQL statements per request", writes[SERVICE].per_request,
-             writes[REFERENCE].per_request),
-        _row("peak RSS over the run, MB", results.peak_rss_mb[SERVICE],
-             results.peak_rss_mb[REFERENCE]),
-        _row(f"bulk insert of {bulk.rows:,} posts, s (add_many with audit / COPY)",
-             bulk.add_many_median, bulk.copy_median),
-        _row("failed responses (non-2xx, socket errors), all rounds", failed[SERVICE],
-             failed[REFERENCE]),
-        _row("createPost answers that created no post, all rounds",
-             results.unwritten[SERVICE], results.unwritten[REFERENCE]),
+        _row("start-up until /health answers, s",
+             {e: statistics.median(runs) for e, runs in startup.items()},
+             {e: _spread(runs) for e, runs in startup.items()}),
+        _row("peak RSS over reads and createPost, MB", results.peak_rss_mb),
+        _row("peak RSS over the run (big list included), MB", results.peak_rss_big_mb),
+        _row(f"bulk insert of {bulk.rows:,} posts, s (service: add_many with audit; "
+             "reference: COPY)", {SERVICE: bulk.add_many_median, REFERENCE: bulk.copy_median},
+             {SERVICE: _spread(bulk.add_many), REFERENCE: _spread(bulk.copy)}),
+        _row("failed responses (non-2xx, socket errors), all rounds", failed),
+        _row("createPost answers that created no post, all rounds", results.unwritten),
     ]  # fmt: skip
     return table
 
 
 def render(results: Results) -> str:
-    bulk = results.bulk
+    startup = "; ".join(
+        f"{name} {', '.join(f'{s:.2f}' for s in runs)}"
+        for name, runs in results.startup_seconds.items()
+    )
     return "\n".join(
         [
             *_header(results),
             "",
             *_table(results),
             "",
-            f"Bulk runs, s: add_many {', '.join(f'{s:.3f}' for s in bulk.add_many)}; "
-            f"COPY {', '.join(f'{s:.3f}' for s in bulk.copy)}.",
+            f"Start-up runs, s: {startup}.",
+            f"Bulk runs, s: add_many {', '.join(f'{s:.3f}' for s in results.bulk.add_many)}; "
+            f"COPY {', '.join(f'{s:.3f}' for s in results.bulk.copy)}.",
             *_log(results.service_log_problems),
             "",
             "Resident memory after each round, MB:",
@@ -221,8 +297,9 @@ def render(results: Results) -> str:
             "",
             "## SQL statements per request (pg_stat_statements)",
             "",
-            "Without the audit sequencer's passes, which run in the service's background "
-            "whoever is being measured (their cost is in the service's CPU and throughput).",
+            "Without the audit sequencer's passes and the live updates' listener's reads and "
+            "heartbeats, which run in the service's background whoever is being measured "
+            "(their cost is in the service's CPU and throughput).",
             *_statements(results),
             "",
         ]

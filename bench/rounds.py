@@ -1,5 +1,5 @@
-"""Interleaved rounds: service, reference, service, reference..., so that whatever
-else the machine does drifts over both alike; and the statement probe."""
+"""Interleaved rounds: service, reference, stock, service, reference, ..., so that
+whatever else the machine does drifts over all alike; and the statement probe."""
 
 from __future__ import annotations
 
@@ -40,6 +40,20 @@ class Round:
         had not begun to read is dropped instead, so with many connections and few
         answers this understates the figure a little.)"""
         return self.cpu_seconds * 1000 / (self.load.requests + self.connections)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One request at one concurrency, measured on some of the endpoints."""
+
+    name: str
+    connections: int
+    rounds: dict[str, list[Round]]
+    """By endpoint name."""
+
+    @property
+    def title(self) -> str:
+        return f"{self.name}, c={self.connections}"
 
 
 def median(rounds: Sequence[Round], figure: Callable[[Round], float]) -> float:

@@ -8,6 +8,10 @@ author, retitled by another user, soft-deleted; its ``version``, ``updated_at``,
 from one ``random.Random(seed)`` and a fixed clock, ids included (UUIDv7s made from
 each row's own time), so every run answers the benchmark query with the same bytes.
 
+A tenth of the users write most posts: the first page of users by username (the big
+list's hundred users, ``bench.documents.BIG_LIST``) writes 60% of them, so that their
+pages of posts are full; the other users share the rest.
+
 The first user, the benchmark's writer, and its token are made by ``gql.cli.admin``, the
 operator commands' own code path; the other users are COPYed after it (ids 2, 3, ...).
 """
@@ -25,6 +29,7 @@ import asyncpg
 import orjson
 from uuid6 import UUID
 
+from bench import documents
 from bench.profile import Profile
 from bench.servers import in_process
 from gql.cli import admin
@@ -34,6 +39,10 @@ EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 WRITER_EMAIL = "writer@example.com"
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 _POST_STEP_US = 20 * 60 * 1_000_000  # a post every 20 minutes or so
+_PROLIFIC_SHARE = 0.6
+"""The share of posts written by the first page of users (by username), so that the big
+list (``bench.documents.BIG_LIST``) finds about 99 visible posts for each of them: of
+20,000 posts, about 129 each, of which about 90% are published and not deleted."""
 _WORDS = (
     "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do",
     "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua",
@@ -101,9 +110,12 @@ def generate(profile: Profile, writer_id: int) -> DataSet:
         data.add("tags", id=tag_id, name=name, color=color, **_audited(at, author))
         data.record(at, author, "create", "tags", tag_id, name=[None, name], color=[None, color])
     start = EPOCH + timedelta(days=2)
+    # Usernames sort as ids do, the writer's last: these are the big list's users.
+    prolific = user_ids[1 : 1 + documents.BIG_LIST_USERS]
     for n in range(profile.posts):
         at = start + timedelta(microseconds=n * _POST_STEP_US + rng.randrange(_POST_STEP_US))
-        _post(data, n, at, rng.choice(user_ids), user_ids, tag_ids)
+        author = rng.choice(prolific if rng.random() < _PROLIFIC_SHARE else user_ids)
+        _post(data, n, at, author, user_ids, tag_ids)
     return data
 
 

@@ -1,9 +1,10 @@
-"""The two endpoints under test, each one process pinned to one core.
+"""The endpoints under test, each one process pinned to one core.
 
 The service is the real ``auditql serve --no-migrate`` in production mode: JSON logs at
 WARNING (so logging is not what gets measured), rate limits off (wrk is one client
 asking as fast as it can), and a pool large enough for 32 concurrent requests. The
-reference runs under uvicorn with the same event loop and HTTP parser.
+reference (the limit) and the stock strawberry server run under uvicorn with the same
+event loop and HTTP parser.
 """
 
 from __future__ import annotations
@@ -100,15 +101,28 @@ def service(
     return Launch("service", command, env, port, log)
 
 
-def reference(dsn: str, actor_id: int, log: Path, core: int) -> Launch:
+def _uvicorn(name: str, factory: str, env: dict[str, str], log: Path, core: int) -> Launch:
+    """``factory`` (``module:function``) under uvicorn as the service runs: uvloop,
+    httptools, one process, no access log."""
     port = free_port()
-    env = _environment(BENCH_DSN=dsn, BENCH_ACTOR_ID=str(actor_id), BENCH_POOL_SIZE=str(POOL_SIZE))
     command = [
-        "taskset", "-c", str(core), sys.executable, "-m", "uvicorn",
-        "bench.reference:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+        "taskset", "-c", str(core), sys.executable, "-m", "uvicorn", factory, "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
-    return Launch("reference", command, env, port, log)
+    return Launch(name, command, _environment(**env), port, log)
+
+
+def reference(dsn: str, actor_id: int, log: Path, core: int) -> Launch:
+    """The limit: plain Starlette + asyncpg + orjson (``bench/reference.py``)."""
+    env = {"BENCH_DSN": dsn, "BENCH_ACTOR_ID": str(actor_id), "BENCH_POOL_SIZE": str(POOL_SIZE)}
+    return _uvicorn("reference", "bench.reference:create_app", env, log, core)
+
+
+def stock(database_url: str, log: Path, core: int) -> Launch:
+    """Stock strawberry + SQLAlchemy + aiodataloader (``bench/stock.py``)."""
+    env = {"BENCH_DATABASE_URL": database_url, "BENCH_POOL_SIZE": str(POOL_SIZE)}
+    return _uvicorn("stock", "bench.stock:create_app", env, log, core)
 
 
 @contextlib.contextmanager

@@ -133,7 +133,7 @@ TABLE: dict[str, dict[str, Outcome]] = {
         ),
         "uv run auditql erase-user 42": NotRun(ERASURE),
         "uv run auditql rotate-audit-keys": NotRun(ERASURE),
-        "uv run python -m bench": NotRun("takes about 6 minutes and needs two idle cores"),
+        "uv run python -m bench": NotRun("takes about 11 minutes and needs two idle cores"),
         "uv run python -m bench --small": LeftToCI("takes about a minute"),
         "uv run python -m bench --audit 1000000": NotRun(
             "about 3 minutes of both cores; the README gives its figures"
