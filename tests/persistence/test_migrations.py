@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import warnings
@@ -14,7 +15,7 @@ from uuid import UUID
 
 import pytest
 from alembic import command
-from alembic.script import Script
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Column, Connection, ForeignKey, Index, String, Table, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -146,3 +147,26 @@ async def test_a_generated_migration_passes_the_linters_as_it_comes(
     assert "postgresql.JSONB" in source  # the dialect import is there, sorted
     assert (checked.returncode, checked.stdout) == (0, "All checks passed!\n")
     assert formatted.returncode == 0, formatted.stdout
+
+
+def test_the_head_is_the_one_alembic_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``migrations.head`` reads the files' declarations itself (serving never imports
+    Alembic): here, of the project's migrations, then of a branch and its merge as
+    ``alembic revision`` and ``alembic merge`` write them."""
+    project_head = ScriptDirectory.from_config(migrations.config()).get_current_head()
+    assert migrations.head() == project_head
+
+    for migration in migrations.VERSIONS.glob("*.py"):
+        shutil.copy(migration, tmp_path)
+    config = migrations.config()
+    config.set_main_option("version_locations", str(tmp_path))
+    command.revision(config, message="one branch", head=project_head)
+    command.revision(config, message="another branch", head=project_head, splice=True)
+    command.merge(config, "heads", message="merge")
+    monkeypatch.setattr(migrations, "VERSIONS", tmp_path)
+    migrations.head.cache_clear()
+    try:
+        assert migrations.head() == ScriptDirectory.from_config(config).get_current_head()
+        assert migrations.head() != project_head
+    finally:
+        migrations.head.cache_clear()
