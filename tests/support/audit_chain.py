@@ -25,20 +25,27 @@ from persistence.write_guard import auditing
 
 
 async def sequence(settings: DatabaseSettings) -> None:
-    """One sequencer pass, as the API's background task runs it, once any pass in flight
-    has committed: a server under test runs its own, and while one holds the lock ours
-    would link nothing, before its links are visible."""
-    if not settings.is_sqlite:
-        engine = create_async_engine(settings.database_url)
-        try:
-            async with engine.begin() as connection:
-                await connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": PASS_LOCK}
-                )
-        finally:
-            await engine.dispose()
+    """One sequencer pass, as the API's background task runs it, with every pass in
+    flight committed before and after it. A server under test runs its own passes: one
+    in flight would keep ours from linking anything, and one that starts between the
+    wait and our pass would win the lock instead of ours. Either way, once the lock is
+    free again after our pass, whichever pass linked the entries has committed."""
+    await _passes_done(settings)
     async with sequencer_of(settings) as sequencer:
         await sequencer.sequence()
+    await _passes_done(settings)
+
+
+async def _passes_done(settings: DatabaseSettings) -> None:
+    """Returns once no sequencer pass holds the pass lock (PostgreSQL)."""
+    if settings.is_sqlite:
+        return
+    engine = create_async_engine(settings.database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PASS_LOCK})
+    finally:
+        await engine.dispose()
 
 
 async def verified(
