@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import JSON, DateTime, Dialect, MetaData, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstanceState
+from sqlalchemy.orm.base import DEFAULT_STATE_ATTR
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.types import TypeDecorator
 
 # Every constraint and index gets a predictable name, so migrations can refer to it and
@@ -51,8 +53,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:  # asyncpg's are UTC already
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -67,3 +69,30 @@ class Base(DeclarativeBase):
         UUID: Uuid(),
         dict[str, Any]: JSON().with_variant(JSONB(), "postgresql"),
     }
+
+    if not TYPE_CHECKING:  # mypy would take every attribute of a model for Any
+
+        def __getattr__(self, name: str) -> Any:
+            """Called by Python only for an attribute the instance lacks: makes the state
+            of a snapshot (:mod:`persistence.snapshots`) when something first asks."""
+            if name == DEFAULT_STATE_ATTR and self.__dict__:
+                return _detached_state(self)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _detached_state(snapshot: Base) -> InstanceState[Any]:
+    """The state the ORM gives an entity it loaded and then let go, as
+    ``make_transient_to_detached`` makes it: its identity key, its loaded values
+    committed (they are in its ``__dict__`` already, with nothing pending).
+
+    A snapshot has column values and no state; an instance the ORM is constructing has
+    neither yet (its ``__init__`` asks whether there is a state before it sets a value),
+    so it still gets the transient state the ORM then makes for it."""
+    manager = manager_of_class(type(snapshot))
+    state = InstanceState(snapshot, manager)
+    snapshot.__dict__[DEFAULT_STATE_ATTR] = state
+    mapper = manager.mapper
+    state.key = mapper.identity_key_from_primary_key(
+        tuple(snapshot.__dict__[str(column.key)] for column in mapper.primary_key)
+    )
+    return state

@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -74,7 +75,11 @@ class Ordering:
         return ",".join(f"{key.name}:{'d' if key.descending else 'a'}" for key in self.keys)
 
     def clauses(self, *, reverse: bool = False) -> list[ColumnElement[Any]]:
-        return [key.clause(reverse=reverse) for key in self.keys]
+        return list(self._clauses[reverse])
+
+    @cached_property
+    def _clauses(self) -> dict[bool, tuple[ColumnElement[Any], ...]]:
+        return {r: tuple(key.clause(reverse=r) for key in self.keys) for r in (False, True)}
 
     def beyond(self, values: Sequence[Any], *, reverse: bool = False) -> ColumnElement[bool]:
         """Rows strictly after ``values`` in this ordering (before, if ``reverse``)."""

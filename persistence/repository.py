@@ -15,7 +15,6 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Executable,
     Select,
     any_,
     bindparam,
@@ -25,7 +24,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import MultipleResultsFound
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased, make_transient_to_detached
 from sqlalchemy.orm.interfaces import ORMOption
@@ -42,8 +40,10 @@ from persistence.errors import (
 )
 from persistence.mixins import SoftDeleteMixin, VersionMixin
 from persistence.pagination import Ordering, Page, PageRequest, SortKey
+from persistence.snapshots import entities
 
 T = TypeVar("T", bound=Base)
+E = TypeVar("E")
 
 _PREPARED: dict[tuple[type, str, str], Any] = {}
 _REPOSITORIES: dict[type[Base], type[BaseRepository[Any]]] = {}
@@ -95,9 +95,9 @@ class BaseRepository(Generic[T]):
             return column == any_(array)  # type: ignore[no-any-return]
         return column.in_(bindparam(parameter, value, expanding=True))  # type: ignore[no-any-return]
 
-    def prepared(self, name: str, build: Callable[[], Executable]) -> Executable:
-        """The statement ``build`` makes, made once per repository class and dialect:
-        building a statement costs about as much CPU as running a small one."""
+    def prepared(self, name: str, build: Callable[[], E]) -> E:
+        """The statement (or ordering) ``build`` makes, made once per repository class and
+        dialect: building a statement costs about as much CPU as running a small one."""
         key = (type(self), name, self._dialect)
         statement = _PREPARED.get(key)
         if statement is None:
@@ -106,10 +106,14 @@ class BaseRepository(Generic[T]):
 
     def statement(self, *, include_deleted: bool = False) -> Select[T]:
         """``SELECT model``, without soft-deleted rows unless asked for."""
-        stmt: Select[T] = select(self.model)
-        if issubclass(self.model, SoftDeleteMixin) and not include_deleted:
-            stmt = stmt.where(self.model.deleted_at.is_(None))
-        return stmt
+
+        def build() -> Select[T]:
+            stmt: Select[T] = select(self.model)
+            if issubclass(self.model, SoftDeleteMixin) and not include_deleted:
+                stmt = stmt.where(self.model.deleted_at.is_(None))
+            return stmt
+
+        return self.prepared(f"statement:{include_deleted}", build)
 
     def where(self, stmt: Select[Any], where: Sequence[ColumnElement[bool]],
               filter_by: Mapping[str, Any]) -> Select[Any]:  # fmt: skip
@@ -138,7 +142,9 @@ class BaseRepository(Generic[T]):
         return keys
 
     def ordering(self, keys: Sequence[SortKey] = ()) -> Ordering:
-        return Ordering.of(keys or self.default_order, self._id)
+        if keys:
+            return Ordering.of(keys, self._id)
+        return self.prepared("ordering", lambda: Ordering.of(self.default_order, self._id))
 
     # -- reads -------------------------------------------------------------------------
 
@@ -156,7 +162,8 @@ class BaseRepository(Generic[T]):
         stmt = self.statement(include_deleted=include_deleted).where(self._id == id, *where)
         if for_update:
             stmt = stmt.with_for_update().execution_options(populate_existing=True)
-        return (await self.session.scalars(stmt.options(*options))).one_or_none()
+        found = await self._entities(stmt, options=options)
+        return found[0] if found else None
 
     async def get_or_raise(self, id: Any, *where: ColumnElement[bool], **kwargs: Any) -> T:
         found = await self.get(id, *where, **kwargs)
@@ -171,17 +178,17 @@ class BaseRepository(Generic[T]):
         stmt = self.prepared(
             "get_many", lambda: self.statement().where(self.one_of(self._id, parameter="ids"))
         )
-        rows = await self.session.scalars(stmt, {"ids": list(set(ids))})
-        found = {row.id: row for row in rows}
+        rows = await self._entities(stmt, {"ids": list(set(ids))})
+        found = {row.id: row for row in rows}  # type: ignore[attr-defined]
         return [found.get(id) for id in ids]
 
     async def get_one_by(self, *where: ColumnElement[bool], **filter_by: Any) -> T | None:
         """The one row matching, or None; more than one is an error."""
         stmt = self.where(self.statement(), where, filter_by)
-        try:
-            return (await self.session.scalars(stmt.limit(2))).one_or_none()
-        except MultipleResultsFound as exc:
-            raise MultipleResultsFoundError(self._entity) from exc
+        found = await self._entities(stmt.limit(2))
+        if len(found) > 1:
+            raise MultipleResultsFoundError(self._entity)
+        return found[0] if found else None
 
     async def list(
         self,
@@ -194,7 +201,7 @@ class BaseRepository(Generic[T]):
     ) -> Sequence[T]:
         stmt = self.where(self.statement(include_deleted=include_deleted), where, filter_by)
         stmt = stmt.order_by(*self.ordering(order_by).clauses()).limit(limit)
-        return (await self.session.scalars(stmt.options(*options))).all()
+        return await self._entities(stmt, options=options)
 
     async def count(self, *where: ColumnElement[bool], include_deleted: bool = False,
                     **filter_by: Any) -> int:  # fmt: skip
@@ -227,7 +234,7 @@ class BaseRepository(Generic[T]):
             stmt = stmt.where(ordering.beyond(ordering.decode(cursor, argument=argument),
                                               reverse=backwards))  # fmt: skip
         stmt = stmt.order_by(*ordering.clauses(reverse=backwards)).limit(size + 1)
-        rows = list((await self.session.scalars(stmt.options(*options))).all())
+        rows = list(await self._entities(stmt, options=options))
         more = len(rows) > size
         rows = rows[:size]
         if backwards:
@@ -269,8 +276,8 @@ class BaseRepository(Generic[T]):
             .order_by(subquery.c[parent.key], subquery.c.position)
         )
         grouped: dict[Hashable, list[T]] = defaultdict(list)
-        for item in await self.session.scalars(stmt):
-            grouped[getattr(item, parent.key)].append(item)  # type: ignore[arg-type]
+        for item in await self._entities(stmt):
+            grouped[getattr(item, parent.key)].append(item)
         return {
             parent_id: Page(
                 items=grouped[parent_id][:first],
@@ -296,6 +303,19 @@ class BaseRepository(Generic[T]):
         )
         counts: dict[Hashable, int] = dict((await self.session.execute(stmt)).all())
         return {parent_id: counts.get(parent_id, 0) for parent_id in parent_ids}
+
+    async def _entities(
+        self,
+        stmt: Select[Any],
+        params: Mapping[str, Any] | None = None,
+        *,
+        options: Sequence[ORMOption] = (),
+    ) -> Sequence[T]:
+        """The entities ``stmt`` selects: snapshots on a read session
+        (:mod:`persistence.snapshots`), unless loader ``options`` need the ORM."""
+        if options:
+            return (await self.session.scalars(stmt.options(*options), params)).all()
+        return await entities(self.session, cast(type[T], self.model), stmt, params)
 
     # -- writes ------------------------------------------------------------------------
 

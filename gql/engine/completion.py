@@ -133,12 +133,15 @@ def _object(
                 return None
             raise FallbackError
         # The type checks graphql-core makes (is_type_of takes no info here: ours and
-        # strawberry's ignore it, and one that needed it would fall back).
+        # strawberry's ignore it, and one that needed it would fall back). A row of the
+        # type is no awaitable, so the common case makes one check.
+        if is_type_of is not None and is_type_of(row, None):
+            return {name: complete(row, context) for name, complete in fields}
         if is_awaitable(row):
             if isinstance(row, Coroutine):
                 row.close()  # the ordinary way calls the resolver again and awaits that
             raise FallbackError
-        if is_type_of is not None and not is_type_of(row, None):
+        if is_type_of is not None:
             raise FallbackError
         return {name: complete(row, context) for name, complete in fields}
 

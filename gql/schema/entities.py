@@ -32,6 +32,7 @@ import strawberry
 from sqlalchemy import ColumnElement, Table, inspect
 from strawberry.types.field import StrawberryField
 
+from gql.engine.lean import COLUMN
 from gql.schema.ids import to_global_id
 from persistence.base import Base
 from persistence.models import User
@@ -72,10 +73,20 @@ def entity(
         cls.is_type_of = classmethod(is_type_of)  # type: ignore[attr-defined]
         type_name = name or model.__name__
         typed = strawberry.type(cls, name=type_name, description=description)
+        _mark_columns(typed, model)
         _ENTITIES[model] = Entity(model, typed, type_name, visible_to, rules)
         return typed
 
     return declare
+
+
+def _mark_columns(graphql_type: type, model: type[Base]) -> None:
+    """Mark the type's plain fields that are columns of ``model`` as such
+    (:data:`gql.engine.lean.COLUMN`): the rows it recognises are the model's."""
+    columns = {attribute.key for attribute in inspect(model).column_attrs}
+    for found in graphql_type.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+        if found.base_resolver is None and found.python_name in columns:
+            found.metadata = {**found.metadata, COLUMN: found.python_name}
 
 
 def extend(graphql_type: type, **fields: StrawberryField) -> None:

@@ -58,6 +58,8 @@ def _parse_datetime(value: object) -> datetime:
 def rfc3339(value: datetime) -> str:
     """``value`` in UTC, to the microsecond, with ``Z``: ``2026-05-01T12:00:00.000000Z``.
     One fixed width, so results sort as text too; a naive value is UTC already."""
+    if value.tzinfo is UTC:  # as the database gives them: ``+00:00`` becomes ``Z``
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
     if value.utcoffset() is not None:
         value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -9,6 +9,7 @@ from persistence.models.post_tag import PostTag
 from persistence.models.tag import Tag
 from persistence.pagination import asc
 from persistence.repository import BaseRepository
+from persistence.snapshots import keyed_entities
 
 
 class TagRepository(BaseRepository[Tag]):
@@ -28,7 +29,8 @@ class TagRepository(BaseRepository[Tag]):
             ),
         )
         grouped: dict[Hashable, list[Tag]] = {post_id: [] for post_id in post_ids}
-        for post_id, tag in await self.session.execute(stmt, {"post_ids": list(set(post_ids))}):
+        params = {"post_ids": list(set(post_ids))}
+        for post_id, tag in await keyed_entities(self.session, Tag, stmt, params):
             grouped[post_id].append(tag)
         return grouped
 
