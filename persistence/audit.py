@@ -35,7 +35,7 @@ from persistence.models.audit_log import AuditLog
 from persistence.models.user import User
 from persistence.personal import Sealer, sealer_of
 from persistence.references import remember_rows
-from persistence.validation import check_changed, check_values
+from persistence.validation import check_changed, check_rows
 from persistence.write_guard import auditing
 
 Action = Literal["create", "update", "delete", "soft_delete", "restore", "erase"]
@@ -173,16 +173,16 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[dict[str, An
     context = session.audit_context
     mapper: Mapper[Any] = inspect(model)
     table = cast(Table, mapper.local_table)
-    rules, now, actor = _rules(model), utcnow(), context.actor_id
+    rules, now = _rules(model), utcnow()
+    stamps = dict.fromkeys(rules.stamped, context.actor_id)
     for row in rows:
-        for key in rules.stamped:
-            row[key] = actor
+        row.update(stamps)
         for key in rules.timestamps:
             row.setdefault(key, now)
         for key, default in rules.defaults:
             if key not in row:
                 row[key] = _default_value(default)
-        check_values(table, row)
+    check_rows(table, rows)
     remember_rows(session, table.columns, rows)
     keys = [str(column.key) for column in mapper.primary_key]
     # Core statements on the tables: the ORM's bulk path would only sort the same
@@ -195,7 +195,7 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[dict[str, An
             row.update(zip(keys, generated, strict=True))
     sealer = sealer_of(session)
     _know_keys(connection, context, sealer, new=[(model, row) for row in rows])
-    entries = [_created(context, sealer, model, row, now) for row in rows]
+    entries = _created_many(context, sealer, model, rows, now)
     if known and hold(connection, table, rows, entries):
         session.info[_HOLDING] = True
     else:
@@ -235,7 +235,8 @@ def _know_keys(
 
 def _holds(model: type, values: Mapping[str, Any]) -> bool:
     """Whether a row holds personal values."""
-    return any(values.get(key) is not None for key in _rules(model).personal)
+    personal = _rules(model).personal
+    return bool(personal) and any(values.get(key) is not None for key in personal)
 
 
 def _personal_changed(obj: object) -> bool:
@@ -277,7 +278,10 @@ def _snapshot(
     for key in rules.audited:
         value = values.get(key)
         if value is not None:
-            value = rules.recorded(key, value, values, sealer)
+            if key in rules.plain:
+                value = _jsonable(value)
+            else:
+                value = rules.recorded(key, value, values, sealer)
             snapshot[key] = [None, value] if new else [value, None]
     return snapshot
 
@@ -310,6 +314,8 @@ class _Rules:
     """The other columns with a default made on this side, and their defaults."""
     redacted: frozenset[str]
     personal: frozenset[str]
+    plain: frozenset[str]
+    """The audited columns recorded as they are (neither redacted nor personal)."""
     subject: str | None
     entity_id: str
     """The column an entry names its entity by: the owner's, or the row's id."""
@@ -348,10 +354,11 @@ def _read_rules(model: type) -> _Rules:
     tracked = tuple(key for key in columns if key not in options.__audit_ignored__)
     stamped = tuple(key for key in ("created_by_id", "updated_by_id") if key in columns)
     timestamps = tuple(key for key in ("created_at", "updated_at") if key in columns)
+    audited = tuple(key for key in tracked if key not in _BOOKKEEPING and key != owner)
     return _Rules(
         table=model.__tablename__,  # type: ignore[attr-defined]
         tracked=tracked,
-        audited=tuple(key for key in tracked if key not in _BOOKKEEPING and key != owner),
+        audited=audited,
         stamped=stamped,
         timestamps=timestamps,
         defaults=tuple(
@@ -361,6 +368,7 @@ def _read_rules(model: type) -> _Rules:
         ),
         redacted=options.__audit_redacted__,
         personal=options.__audit_personal__,
+        plain=frozenset(audited) - options.__audit_redacted__ - options.__audit_personal__,
         subject=options.__audit_subject__,
         entity_id=owner or "id",
     )
@@ -399,6 +407,29 @@ def _created(
 ) -> dict[str, Any]:
     snapshot = _snapshot(model, values, sealer, new=True)
     return _entry(context, sealer, "create", model, values, snapshot, at)
+
+
+def _created_many(
+    context: AuditContext,
+    sealer: Sealer,
+    model: type,
+    rows: Sequence[Mapping[str, Any]],
+    at: datetime,
+) -> list[dict[str, Any]]:
+    """The entries of :func:`_created` for many rows written at ``at``, with the fields
+    they share worked out once."""
+    # Each entry's own id, entity and changes replace the first row's in these.
+    shared = _entry(context, sealer, "create", model, rows[0], {}, at)
+    entity_id = _rules(model).entity_id
+    return [
+        {
+            **shared,
+            "id": uuid7(),
+            "entity_id": str(row[entity_id]),
+            "changes": _snapshot(model, row, sealer, new=True),
+        }
+        for row in rows
+    ]
 
 
 def _entry(

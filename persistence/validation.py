@@ -9,7 +9,7 @@ database, with the field named.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -25,6 +25,8 @@ def text_problem(value: str) -> str | None:
     of a sentence naming the field, e.g. ``"must not contain NUL characters"``."""
     if "\x00" in value:
         return "must not contain NUL characters"
+    if value.isascii():  # a flag of the string: no surrogates, no copy made to find out
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -34,11 +36,21 @@ def text_problem(value: str) -> str | None:
 
 def check_values(table: Table, values: Mapping[str, Any]) -> None:
     """Check the values of a row of ``table`` about to be written."""
+    _check(values, _lengths(table))
+
+
+def check_rows(table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Check the values of rows of ``table`` about to be written, in order."""
     lengths = _lengths(table)
+    for values in rows:
+        _check(values, lengths)
+
+
+def _check(values: Mapping[str, Any], lengths: Mapping[str, int]) -> None:
     for key, value in values.items():
-        if isinstance(value, datetime) and value.utcoffset() is None:
-            raise ValidationError(key, f"{key} must include a timezone.")
         if not isinstance(value, str):
+            if isinstance(value, datetime) and value.utcoffset() is None:
+                raise ValidationError(key, f"{key} must include a timezone.")
             continue
         if (problem := text_problem(value)) is not None:
             raise ValidationError(key, f"{key} {problem}.")
