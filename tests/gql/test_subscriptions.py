@@ -139,6 +139,7 @@ async def test_commits_out_of_id_order_are_delivered_in_commit_order_and_resumed
     before T1 commits: both get T1, after T2. Replaying by id would skip it."""
     admin = await make_person(served_database, "admin", superuser=True)
     with live_server() as server:
+        await settled()  # the admin's creation is not T1's or T2's event
         async with subscriber(server.base, admin.token) as staying:
             await staying.subscribe("a", AUDIT)
             await asyncio.sleep(0.5)
