@@ -403,10 +403,9 @@ def _created(
     sealer: Sealer,
     model: type,
     values: Mapping[str, Any],
-    at: datetime | None = None,
 ) -> dict[str, Any]:
     snapshot = _snapshot(model, values, sealer, new=True)
-    return _entry(context, sealer, "create", model, values, snapshot, at)
+    return _entry(context, sealer, "create", model, values, snapshot)
 
 
 def _created_many(

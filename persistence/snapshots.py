@@ -47,10 +47,7 @@ async def entities(
     it): snapshots on a read session, the ORM's entities on any other."""
     if not answering(session):
         return list((await session.scalars(stmt, params)).all())
-    result = await (await session.connection()).execute(stmt, params)
-    build = _builder(model, tuple(result.keys()), 0)
-    seen: dict[Any, Any] = {}
-    return [build(row, seen) for row in result]
+    return [found for _row, found in await _snapshots(session, model, stmt, params, 0)]
 
 
 async def keyed_entities(
@@ -63,10 +60,21 @@ async def keyed_entities(
     key and an entity, snapshots on a read session."""
     if not answering(session):
         return [(key, found) for key, found in await session.execute(stmt, params)]
+    return [(row[0], found) for row, found in await _snapshots(session, model, stmt, params, 1)]
+
+
+async def _snapshots(
+    session: AsyncSession,
+    model: type[T],
+    stmt: Executable,
+    params: Mapping[str, Any] | None,
+    start: int,
+) -> list[tuple[Row[Any], T]]:
+    """Each row of ``stmt`` with the snapshot of ``model`` its columns from ``start`` hold."""
     result = await (await session.connection()).execute(stmt, params)
-    build = _builder(model, tuple(result.keys()), 1)
+    build = _builder(model, tuple(result.keys()), start)
     seen: dict[Any, Any] = {}
-    return [(row[0], build(row, seen)) for row in result]
+    return [(row, build(row, seen)) for row in result]
 
 
 @cache

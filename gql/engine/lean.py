@@ -35,8 +35,8 @@ and the name of the parent's GraphQL type. The field's strawberry resolver retur
 :func:`call_lean` of the same function, so that both ways give the same answer."""
 
 COLUMN: Final = "auditql.column"
-"""Strawberry field metadata key, on a plain (attribute) field: the rows of its type are
-ORM entities and the field is their mapped column of this key. Its value is then read
+"""Strawberry field metadata key, true on a plain (attribute) field whose rows are ORM
+entities and whose attribute is one of their mapped columns. Its value is then read
 from the row's ``__dict__``, where SQLAlchemy keeps loaded values and where reading the
 attribute finds it too, at a fifth of the cost of that descriptor call."""
 
@@ -138,7 +138,4 @@ def _read(graphql_field: GraphQLField, type_name: str) -> Read | None:
 def _column(graphql_field: GraphQLField) -> str | None:
     """The mapped column a plain field is (:data:`COLUMN`), if it is one."""
     definition: StrawberryField = graphql_field.extensions["strawberry-definition"]
-    column: str | None = definition.metadata.get(COLUMN)
-    if column is None or column != definition.python_name:
-        return None
-    return column
+    return definition.python_name if definition.metadata.get(COLUMN) else None

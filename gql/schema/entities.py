@@ -86,7 +86,7 @@ def _mark_columns(graphql_type: type, model: type[Base]) -> None:
     columns = {attribute.key for attribute in inspect(model).column_attrs}
     for found in graphql_type.__strawberry_definition__.fields:  # type: ignore[attr-defined]
         if found.base_resolver is None and found.python_name in columns:
-            found.metadata = {**found.metadata, COLUMN: found.python_name}
+            found.metadata = {**found.metadata, COLUMN: True}
 
 
 def extend(graphql_type: type, **fields: StrawberryField) -> None:
