@@ -62,13 +62,16 @@ def create_engine(
     *,
     read_only: bool = False,
     reachability: Reachability | None = None,
+    name: str = "auditql",
 ) -> AsyncEngine:
     """An engine on the settings' database. A ``read_only`` one's connections cannot
     write, whatever is sent on them: PostgreSQL makes every transaction read-only
     (``default_transaction_read_only``; behind PgBouncer, each transaction says so
     itself: :mod:`persistence.pgbouncer`), SQLite refuses changes (``query_only``). Any
     other refuses writes to a model's table outside the audit (:mod:`persistence.write_guard`).
-    Engines on one server share its ``reachability`` (:mod:`persistence.deadlines`)."""
+    Engines on one server share its ``reachability`` (:mod:`persistence.deadlines`).
+    ``name`` is the ``application_name`` its PostgreSQL connections show in
+    ``pg_stat_activity``: the requests' engines use the default, background work its own."""
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
@@ -78,7 +81,9 @@ def create_engine(
         )
         _configure_sqlite(engine, read_only=read_only)
     else:
-        engine = _create_postgresql_engine(settings, read_only, reachability or Reachability())
+        engine = _create_postgresql_engine(
+            settings, read_only, reachability or Reachability(), name
+        )
     if not read_only:
         guard_writes(engine)
         if not settings.is_sqlite:
@@ -87,10 +92,10 @@ def create_engine(
 
 
 def _create_postgresql_engine(
-    settings: DatabaseSettings, read_only: bool, reachability: Reachability
+    settings: DatabaseSettings, read_only: bool, reachability: Reachability, name: str
 ) -> AsyncEngine:
     server_settings = {
-        "application_name": "auditql",
+        "application_name": name,
         # A statement whose client went away (its deadline passed) stops within this.
         "client_connection_check_interval": str(CLIENT_CHECK_INTERVAL_MS),
     }

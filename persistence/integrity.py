@@ -58,7 +58,7 @@ def sequencer_of(settings: DatabaseSettings) -> Sequencer:
     # One connection; and the time a backlog takes: after a long stop a pass may hash a
     # million entries (about a minute), more than a request's statement may take.
     bounds = {"db_pool_size": 1, "db_max_overflow": 0, "db_statement_timeout_ms": LONG_STATEMENT_MS}
-    engine = create_engine(settings.model_copy(update=bounds))
+    engine = create_engine(settings.model_copy(update=bounds), name="auditql-sequencer")
     return Sequencer(
         engine,
         checkpointer_of(settings),

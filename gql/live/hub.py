@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from domain import tokens
 from gql.live.bus import OVERFLOW_CLOSE, Bus
-from gql.live.listener import Failures, Listener
+from gql.live.listener import NAME, Failures, Listener
 from gql.settings import Settings
 from persistence.base import utcnow
 from persistence.engine import Database, create_engine
@@ -81,7 +81,7 @@ class Live:
         self.bus = Bus()
         # One connection, read-only, for the listener's reads of the trail.
         bounds = {"db_pool_size": 1, "db_max_overflow": 0}
-        self._reads = create_engine(settings.model_copy(update=bounds), read_only=True)
+        self._reads = create_engine(settings.model_copy(update=bounds), read_only=True, name=NAME)
         self.listener = Listener(
             database,
             self.bus,

@@ -36,6 +36,9 @@ _READING = "read the audit trail"
 _LISTENING = "listen for new positions"
 _HEARTBEAT = 10.0
 """Seconds between checks that a quiet listening connection is still answered."""
+NAME = "auditql-live"
+"""The ``application_name`` of live updates' connections, as ``pg_stat_activity`` shows
+them beside the requests' (``auditql``)."""
 
 
 class Listener:
@@ -127,7 +130,11 @@ class Listener:
         pause = 0.1
         while True:
             try:
-                raw = await asyncpg.connect(self._listen, timeout=_HEARTBEAT / 2)
+                raw = await asyncpg.connect(
+                    self._listen,
+                    timeout=_HEARTBEAT / 2,
+                    server_settings={"application_name": NAME},
+                )
             except Exception as exc:
                 self._failures.failed(exc, _LISTENING)
             else:

@@ -9,9 +9,18 @@ from uuid import UUID
 import pytest
 
 from gql.schema.ids import to_global_id
+from gql.settings import Settings
 from tests.gql.conftest import Person
 from tests.gql.factories import create_post, create_tag, list_posts, succeed, titles
 from tests.support.graphql import GraphQLClient, codes
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The application without its background work (the audit sequencer's passes, live
+    updates' polls): each pass starts tasks of its own, which the check that a request
+    leaves no work behind would count as the request's."""
+    return Settings(database_url=database_url, audit_sequencer=False, live_updates=False)
 
 
 async def test_filters_match_within_what_the_viewer_may_see(
