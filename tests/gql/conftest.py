@@ -36,6 +36,7 @@ from tests.conftest import IN_CI, TEST_KEKS, TEST_SIGNING_KEY, backend_url
 from tests.factories.post import create_post
 from tests.support.graphql import GraphQLClient
 from tests.support.postgres import PostgresCluster
+from tests.support.rate_windows import spends_request_budgets, within_one_window
 from tests.support.redis import find_redis_server, running_redis
 from tests.support.server import Server, serving
 
@@ -184,8 +185,10 @@ async def other_client(database_url: str) -> AsyncIterator[AsyncConnection]:
 def live_server(database_url: str, tmp_path: Path) -> LiveServer:
     """Starts ``auditql serve`` on this test's database, in production mode with JSON
     logs and no rate limits unless ``env`` says otherwise; its log is ``tmp_path / "server.log"``.
+    A server with request budgets is handed over with 15 s or more left in the clock's
+    minute, for the test to spend them within one window (:mod:`tests.support.rate_windows`).
 
-        with live_server(AUDITQL_RATE_LIMIT="5/minute") as server: ...
+        with live_server(AUDITQL_RATE_LIMIT_PER_TOKEN="5/minute") as server: ...
     """
 
     @contextlib.contextmanager
@@ -193,6 +196,8 @@ def live_server(database_url: str, tmp_path: Path) -> LiveServer:
         with serving(
             served_env(database_url, **env), tmp_path / "server.log", "--no-migrate"
         ) as server:
+            if spends_request_budgets(env):
+                within_one_window()
             yield server
 
     return start

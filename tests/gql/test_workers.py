@@ -27,6 +27,7 @@ from tests.conftest import TEST_KEKS, TEST_SIGNING_KEY
 from tests.gql.conftest import Scene, make_person, served_env
 from tests.support.audit import audit_entries
 from tests.support.processes import client_port, holder, parent_of
+from tests.support.rate_windows import within_one_window
 from tests.support.server import AUDITQL, Server, free_port, serving
 
 GRACE_SECONDS = 10
@@ -195,6 +196,7 @@ async def test_workers_sharing_redis_share_one_budget(
         AUDITQL_RATE_LIMIT_PER_ADDRESS=f"{budget}/minute",
     )
     with serving(env, log, "--no-migrate", "--workers", "2") as server:
+        within_one_window()
         anonymous = httpx.Request(
             "POST", f"{server.base}/graphql", json={"query": "{ __typename }"}
         )
