@@ -36,8 +36,8 @@ def test_background_work_has_connections_of_its_own_names(
         return {name: int(count) for name, count in (row.split("|") for row in rows)}
 
     with live_server() as server:
-        answered = httpx.post(f"{server.base}/graphql", json={"query": "{ __typename }"})
-        assert answered.status_code == 200, answered.text
+        ready = httpx.get(f"{server.base}/ready")  # a request's read: a pooled connection
+        assert ready.status_code == 200, ready.text
         # The sequencer passes every 50 ms on one connection; live updates LISTEN on one
         # and read the trail on another.
         background = {"auditql-sequencer": 1, "auditql-live": 2}

@@ -26,7 +26,7 @@ from persistence.repositories.post import PostRepository
 from persistence.unit_of_work import UnitOfWork
 from tests.conftest import backend_url
 from tests.support.audit import audit_entries
-from tests.support.server import serving
+from tests.support.server import assert_refused_soon, serving
 
 GRACE_SECONDS = 10
 UPDATE = """mutation($id: ID!) { updatePost(input: {id: $id, title: "Finished"}) {
@@ -86,10 +86,7 @@ async def test_sigterm_lets_the_request_in_flight_finish(database_url: str, tmp_
                 assert not in_flight.done()
                 server.process.send_signal(signal.SIGTERM)
                 stopped_at = time.monotonic()
-                await asyncio.sleep(0.5)
-                async with httpx.AsyncClient(base_url=server.base) as fresh:
-                    with pytest.raises(httpx.ConnectError):  # new requests are refused
-                        await fresh.get("/health")
+                await assert_refused_soon(server.base)  # new requests are refused
                 assert not in_flight.done()
             response = await in_flight
         exit_code = await asyncio.to_thread(server.process.wait, GRACE_SECONDS + 5)

@@ -28,7 +28,7 @@ from tests.gql.conftest import Scene, make_person, served_env
 from tests.support.audit import audit_entries
 from tests.support.processes import client_port, holder, parent_of
 from tests.support.rate_windows import within_one_window
-from tests.support.server import AUDITQL, Server, free_port, serving
+from tests.support.server import AUDITQL, Server, assert_refused_soon, free_port, serving
 
 GRACE_SECONDS = 10
 UPDATE = """mutation($id: ID!) { updatePost(input: {id: $id, title: "Finished"}) {
@@ -93,23 +93,6 @@ async def row_locked(database: Database, post_id: Any) -> AsyncIterator[None]:
     async with UnitOfWork(database, AuditContext(actor_id=None)) as uow:
         await PostRepository(uow.session).get(post_id, for_update=True)
         yield
-
-
-async def assert_refused_soon(base: str) -> None:
-    """New connections are refused within seconds (the supervisor looks at its signals
-    twice a second), not accepted and left unanswered. Until then they are served, and
-    one caught in the switch may be reset, as with one process."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        async with httpx.AsyncClient(base_url=base, timeout=2) as fresh:
-            try:
-                await fresh.get("/health")
-            except httpx.ConnectError:
-                return
-            except httpx.TransportError:
-                pass
-        await asyncio.sleep(0.1)
-    pytest.fail("new connections were still accepted 5 s after SIGTERM")
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)

@@ -214,15 +214,18 @@ async def two_waits(pg_url: str, database: Database) -> float:
     async with database.engine.begin() as connection:
         await connection.execute(text("INSERT INTO t VALUES (2, 2)"))
 
+    holding = asyncio.Event()
+
     async def release_after(seconds: float) -> None:
         async with held(pg_url, "SELECT * FROM t WHERE id = 1 FOR UPDATE"):
+            holding.set()
             await asyncio.sleep(seconds)
 
-    started = time.monotonic()
     with pytest.raises(DatabaseTimeoutError) as raised:
         async with held(pg_url, "SELECT * FROM t WHERE id = 2 FOR UPDATE"):
             first = asyncio.create_task(release_after(1.5))
-            await asyncio.sleep(0.1)  # row 1 is held for 1.4 s more, row 2 throughout
+            await holding.wait()  # row 1 is held for 1.5 s from now, row 2 throughout
+            started = time.monotonic()  # timed from here: holders connect at their pace
             async with UnitOfWork(database, SYSTEM) as uow:
                 await uow.session.execute(text("UPDATE t SET v = 3 WHERE id = 1"))
                 await first

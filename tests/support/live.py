@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
@@ -78,3 +79,17 @@ async def subscriber(
             yield client
         finally:
             client._reader.cancel()
+
+
+async def running(base: str, subscriptions: int, within: float = 10) -> None:
+    """Wait until the server at ``base`` runs exactly ``subscriptions`` subscriptions
+    (its ``auditql_live_subscriptions`` gauge): each has then taken its starting
+    point, and any change committed afterwards is one of its events."""
+    expected = f"auditql_live_subscriptions {float(subscriptions)}"
+    deadline = asyncio.get_running_loop().time() + within
+    async with httpx.AsyncClient(base_url=base, timeout=within) as client:
+        while expected not in (lines := (await client.get("/metrics")).text.splitlines()):
+            if asyncio.get_running_loop().time() > deadline:
+                seen = [line for line in lines if line.startswith("auditql_live_subscriptions")]
+                raise AssertionError(f"not within {within:g} s: {expected} (seen: {seen})")
+            await asyncio.sleep(0.02)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -50,18 +51,58 @@ def wait_healthy(
 @contextlib.contextmanager
 def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[Server]:
     """``auditql serve`` on a free port, running once /health answers."""
-    port = free_port()
-    env = {**os.environ, **env, "AUDITQL_PORT": str(port)}
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [AUDITQL, "serve", *args],
-            env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    server = _start(env, log, args)
     try:
-        wait_healthy("server", process, base, log, deadline=time.monotonic() + 60)
-        yield Server(base, process)
+        yield server
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+        if server.process.poll() is None:
+            server.process.terminate()
+            server.process.wait(timeout=30)
+
+
+_ATTEMPTS = 3
+
+
+def _start(env: dict[str, str], log: Path, args: tuple[str, ...]) -> Server:
+    """The server, healthy. A port is free when picked, but until the server binds it any
+    process may take it (an outgoing connection's local port among them): the server
+    then exits at once, and is started again on another."""
+    attempt = 1
+    while True:
+        port = free_port()
+        with log.open("w") as output:
+            process = subprocess.Popen(
+                [AUDITQL, "serve", *args],
+                env={**os.environ, **env, "AUDITQL_PORT": str(port)},
+                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy("server", process, base, log, deadline=time.monotonic() + 60)
+        except BaseException as exc:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+            if attempt == _ATTEMPTS or "address already in use" not in str(exc):
+                raise
+            attempt += 1
+            continue
+        return Server(base, process)
+
+
+async def assert_refused_soon(base: str) -> None:
+    """After SIGTERM, new connections are refused within seconds (uvicorn looks at its
+    exit flag every 0.1 s, a supervisor of workers at its signals twice a second), not
+    accepted and left unanswered. Until then they are served, and one caught in the
+    switch may be reset."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        async with httpx.AsyncClient(base_url=base, timeout=2) as fresh:
+            try:
+                await fresh.get("/health")
+            except httpx.ConnectError:
+                return
+            except httpx.TransportError:
+                pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("new connections were still accepted 5 s after SIGTERM")
