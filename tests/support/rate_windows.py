@@ -13,13 +13,17 @@ import time
 from collections.abc import Mapping
 
 REQUEST_BUDGETS = ("AUDITQL_RATE_LIMIT_PER_TOKEN", "AUDITQL_RATE_LIMIT_PER_ADDRESS")
+_WINDOW = 60.0
+"""The tests' budgets are per minute."""
+_NEEDED = 15.0
+"""Seconds a test may take to spend its budget."""
 
 
-def within_one_window(needed: float = 15.0, window: float = 60.0) -> None:
-    """Return once at least ``needed`` seconds are left in the current ``window`` of
-    the clock: at once, or after sleeping into the next one."""
-    left = window - time.time() % window
-    if left < needed:
+def within_one_window() -> None:
+    """Return once at least ``_NEEDED`` seconds are left in the clock's current minute:
+    at once, or after sleeping into the next one."""
+    left = _WINDOW - time.time() % _WINDOW
+    if left < _NEEDED:
         time.sleep(left + 0.1)
 
 

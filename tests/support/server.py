@@ -50,44 +50,54 @@ def wait_healthy(
 
 @contextlib.contextmanager
 def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[Server]:
-    """``auditql serve`` on a free port, running once /health answers."""
-    server = _start(env, log, args)
+    """``auditql serve`` on a free port, running once /health answers.
+
+    A port is free when picked, but until the server binds it any process may take it
+    (an outgoing connection's local port among them): the server then exits at once,
+    and is started again on another."""
+    for _ in range(_ATTEMPTS - 1):
+        with contextlib.suppress(_PortTakenError):
+            server = _launch(env, log, args)
+            break
+    else:
+        server = _launch(env, log, args)
     try:
         yield server
     finally:
-        if server.process.poll() is None:
-            server.process.terminate()
-            server.process.wait(timeout=30)
+        _stop(server.process)
 
 
 _ATTEMPTS = 3
 
 
-def _start(env: dict[str, str], log: Path, args: tuple[str, ...]) -> Server:
-    """The server, healthy. A port is free when picked, but until the server binds it any
-    process may take it (an outgoing connection's local port among them): the server
-    then exits at once, and is started again on another."""
-    attempt = 1
-    while True:
-        port = free_port()
-        with log.open("w") as output:
-            process = subprocess.Popen(
-                [AUDITQL, "serve", *args],
-                env={**os.environ, **env, "AUDITQL_PORT": str(port)},
-                cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy("server", process, base, log, deadline=time.monotonic() + 60)
-        except BaseException as exc:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
-            if attempt == _ATTEMPTS or "address already in use" not in str(exc):
-                raise
-            attempt += 1
-            continue
-        return Server(base, process)
+class _PortTakenError(RuntimeError):
+    """The server could not bind the port picked for it."""
+
+
+def _launch(env: dict[str, str], log: Path, args: tuple[str, ...]) -> Server:
+    """The server, healthy; stopped again if it is not."""
+    port = free_port()
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [AUDITQL, "serve", *args],
+            env={**os.environ, **env, "AUDITQL_PORT": str(port)},
+            cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy("server", process, base, log, deadline=time.monotonic() + 60)
+    except BaseException as exc:
+        _stop(process)
+        if "address already in use" in str(exc):
+            raise _PortTakenError(str(exc)) from exc
+        raise
+    return Server(base, process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 async def assert_refused_soon(base: str) -> None:
